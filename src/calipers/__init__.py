@@ -1,0 +1,48 @@
+"""calipers: measure, tune and ship machine-learning models.
+
+``import calipers`` stays light: heavy libraries (torch, sklearn, ...) are imported
+only by the plugins and features that need them, and submodules load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+__version__ = "0.1.0"
+
+#: Decorator that marks a plugin's hook implementations (``@calipers.hookimpl``).
+hookimpl = pluggy.HookimplMarker("calipers")
+
+_LAZY = {
+    "metric": ("calipers.metrics", "metric"),
+    "metrics": ("calipers.metrics", None),
+    "plugins": ("calipers.plugins", None),
+    "backends": ("calipers.backends", None),
+    "search": ("calipers.search", None),
+    "export": ("calipers.export", None),
+    "errors": ("calipers.errors", None),
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from calipers import backends, errors, export, metrics, plugins, search
+    from calipers.metrics import metric
+
+__all__ = ["__version__", "hookimpl", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'calipers' has no attribute {name!r}") from None
+    mod = importlib.import_module(module)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

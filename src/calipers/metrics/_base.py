@@ -1,0 +1,92 @@
+"""The Metric contract that every registered metric follows (built-in or plugin)."""
+
+from __future__ import annotations
+
+import abc
+import copy
+import threading
+from typing import Any, ClassVar
+
+
+class Metric(abc.ABC):
+    """A streaming metric: a small mergeable state plus a final computation.
+
+    Subclasses set ``name`` (the registry key) and implement :meth:`update`,
+    :meth:`compute`, :meth:`reset`, :meth:`_merge_state`, :meth:`state_dict` and
+    :meth:`load_state_dict`. The base class gives thread-safe :meth:`merge`, pickling
+    and copying.
+
+    The state must merge exactly: for any split of the data into batches, updating
+    separate instances and merging them gives the same :meth:`compute` as one
+    instance updated with all of it.
+    """
+
+    #: Registry name, e.g. ``"f1"``.
+    name: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    # -- to implement ------------------------------------------------------
+    @abc.abstractmethod
+    def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add a batch. A failed update (an exception) leaves the state unchanged."""
+
+    @abc.abstractmethod
+    def compute(self) -> Any:
+        """Return the metric's value from the state accumulated so far."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Return to the empty state, keeping the options."""
+
+    @abc.abstractmethod
+    def _merge_state(self, other: Metric) -> None:
+        """Add ``other``'s state to this one (``other`` already checked compatible)."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Return the state and options as plain Python / numpy values."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replace the state with one returned by :meth:`state_dict`."""
+
+    # -- shared behaviour --------------------------------------------------
+    def merge(self, *others: Metric) -> Metric:
+        """Add the states of ``others`` into this metric and return it.
+
+        Merging is thread-safe: several threads may merge into one metric at once.
+        """
+        for other in others:
+            if other is self:
+                raise ValueError("cannot merge a metric into itself")
+            if type(other) is not type(self):
+                raise TypeError(
+                    f"cannot merge {type(other).__name__} into {type(self).__name__}"
+                )
+            # Snapshot other's state under its own lock, then merge under ours, so
+            # two threads merging a<-b and b<-a cannot deadlock.
+            with other._lock:
+                snapshot = copy.deepcopy(other)
+            with self._lock:
+                self._merge_state(snapshot)
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Metric:
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
