@@ -12,8 +12,6 @@ from calipers.errors import MissingExtraError
 EXTRAS: dict[str, str] = {
     "sklearn": "sklearn",
     "torch": "torch",
-    "pyarrow": "io",
-    "tqdm": "io",
     "onnxruntime": "onnx",
     "skl2onnx": "onnx",
     "tensorflow": "tfserving",
