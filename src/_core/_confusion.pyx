@@ -199,8 +199,9 @@ cdef int64_t _matrix_chunk(const label_t* t, const label2_t* p, Py_ssize_t n,
     cdef int64_t a, b, nbad = 0
     cdef uint64_t uk = <uint64_t>k
     for i in range(n):
-        a = <int64_t>t[i] - lo
-        b = <int64_t>p[i] - lo
+        # Unsigned arithmetic: wraps instead of overflowing for extreme labels.
+        a = <int64_t>(<uint64_t><int64_t>t[i] - <uint64_t>lo)
+        b = <int64_t>(<uint64_t><int64_t>p[i] - <uint64_t>lo)
         if (<uint64_t>a < uk) & (<uint64_t>b < uk):
             hist[a * k + b] += 1
         else:
@@ -215,8 +216,9 @@ cdef int64_t _matrix_chunk_w(const label_t* t, const label2_t* p, const double* 
     cdef int64_t a, b, j, nbad = 0
     cdef uint64_t uk = <uint64_t>k
     for i in range(n):
-        a = <int64_t>t[i] - lo
-        b = <int64_t>p[i] - lo
+        # Unsigned arithmetic: wraps instead of overflowing for extreme labels.
+        a = <int64_t>(<uint64_t><int64_t>t[i] - <uint64_t>lo)
+        b = <int64_t>(<uint64_t><int64_t>p[i] - <uint64_t>lo)
         if (<uint64_t>a < uk) & (<uint64_t>b < uk):
             j = a * k + b
             hist[j] += 1
@@ -299,8 +301,9 @@ cdef int64_t _sums_chunk(const label_t* t, const label2_t* p, const double* w, P
     cdef uint64_t uk = <uint64_t>k
     cdef double wi
     for i in range(n):
-        a = <int64_t>t[i] - lo
-        b = <int64_t>p[i] - lo
+        # Unsigned arithmetic: wraps instead of overflowing for extreme labels.
+        a = <int64_t>(<uint64_t><int64_t>t[i] - <uint64_t>lo)
+        b = <int64_t>(<uint64_t><int64_t>p[i] - <uint64_t>lo)
         if (<uint64_t>a < uk) & (<uint64_t>b < uk):
             hist[a] += 1
             hist[k + b] += 1

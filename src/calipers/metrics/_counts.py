@@ -1,0 +1,485 @@
+"""Validated wrappers around the confusion-counting core.
+
+The core (:mod:`calipers._core._confusion`) reads contiguous signed-integer labels
+and float scores in one pass and reports invalid entries as a count. This module
+chooses dtypes and layouts, calls it, and turns a non-zero count into an error that
+names the offending value. Everything that touches the data in bulk goes through the
+core; numpy here only sees small arrays (or runs on the error path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calipers._core import _confusion as core
+
+#: Largest window (number of label values) counted as a dense k x k matrix.
+MATRIX_MAX = 1024
+#: Largest window counted as per-class sums (O(k) memory) before labels are mapped.
+SUMS_MAX = 1 << 20
+# Elements of each end of the arrays that are looked at to guess the label window.
+_PROBE = 4096
+
+_SIGNED = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
+
+
+# ---------------------------------------------------------------------------
+# array preparation
+# ---------------------------------------------------------------------------
+
+
+def _contiguous(x: np.ndarray) -> np.ndarray:
+    # Byte-swapped or strided arrays are converted, never read in place.
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
+    return np.ascontiguousarray(x)
+
+
+def _signed_view(x: np.ndarray) -> np.ndarray:
+    """View bool/unsigned integers as the signed type of the same width.
+
+    Values too large for the signed type turn negative, so range checks in the core
+    reject them instead of misreading them.
+    """
+    x = _contiguous(x)
+    if x.dtype.kind == "b":
+        return x.view(np.int8)
+    if x.dtype.kind == "u":
+        return x.view(_SIGNED[x.dtype.itemsize])
+    return x
+
+
+def as_label_array(x: object, name: str, ndim: int = 1) -> np.ndarray:
+    """Return ``x`` as a contiguous signed-integer array the core can read.
+
+    Accepts bool and integer arrays of any width and byte order, and float arrays
+    whose values are all integers (converted). Anything else raises ``TypeError``.
+    """
+    arr = np.asarray(x)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    kind = arr.dtype.kind
+    if kind in "biu":
+        return _signed_view(arr)
+    if kind == "f":
+        if arr.size and not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinity")
+        as_int = arr.astype(np.int64)
+        if arr.size and not np.array_equal(as_int, arr):
+            bad = arr.ravel()[np.flatnonzero(as_int.ravel() != arr.ravel())[0]].item()
+            raise ValueError(f"{name} must hold integer labels, got {bad!r}")
+        return as_int
+    raise TypeError(
+        f"{name} must hold integer or boolean labels, got dtype {arr.dtype}; "
+        "map other labels to integers first (calipers.metrics functions accept any labels)"
+    )
+
+
+def as_weight_array(sample_weight: object, n: int) -> np.ndarray:
+    """Return sample weights as contiguous float64 of length ``n``; check finiteness."""
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-dimensional, got shape {w.shape}")
+    if w.shape[0] != n:
+        raise ValueError(f"sample_weight has {w.shape[0]} entries, expected {n}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight contains NaN or infinity")
+    return w
+
+
+def _first_outside(x: np.ndarray, lo: int, k: int) -> int | None:
+    """Index of the first value of ``x`` outside ``[lo, lo + k)`` (error path only)."""
+    v = x.astype(np.int64, copy=False)
+    idx = np.flatnonzero((v < lo) | (v >= lo + k))
+    return int(idx[0]) if idx.size else None
+
+
+def _raise_out_of_range(arrays: dict[str, np.ndarray], originals: dict[str, object],
+                        k: int) -> None:
+    for name, arr in arrays.items():
+        i = _first_outside(arr, 0, k)
+        if i is not None:
+            value = np.asarray(originals[name]).ravel()[i].item()
+            raise ValueError(
+                f"{name} has label {value!r} at index {i}, outside [0, {k}); "
+                f"labels must be integers in [0, num_classes={k})"
+            )
+    raise ValueError(f"labels outside [0, {k})")  # pragma: no cover - defensive
+
+
+# ---------------------------------------------------------------------------
+# fixed classes: streaming metrics
+# ---------------------------------------------------------------------------
+
+
+def count_labels(y_true: object, y_pred: object, num_classes: int,
+                 sample_weight: object = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Confusion counts of labels known to lie in ``[0, num_classes)``.
+
+    Returns ``(counts, weighted)``: an int64 ``num_classes x num_classes`` matrix
+    (rows true, columns predicted) and, with ``sample_weight``, the float64 matrix of
+    weight sums (else None). A label outside the range raises ``ValueError`` naming
+    it; nothing is counted then.
+    """
+    t = as_label_array(y_true, "y_true")
+    p = as_label_array(y_pred, "y_pred")
+    if t.shape[0] != p.shape[0]:
+        raise ValueError(f"y_true and y_pred differ in length: {t.shape[0]} != {p.shape[0]}")
+    k = int(num_classes)
+    w = None if sample_weight is None else as_weight_array(sample_weight, t.shape[0])
+    counts = np.zeros((k, k), dtype=np.int64)
+    weighted = None if w is None else np.zeros((k, k), dtype=np.float64)
+    if k == 2 and w is None:
+        n, st, sp, stp, ok = core.binary_labels(t, p)
+        if ok:
+            counts[1, 1] = stp
+            counts[1, 0] = st - stp
+            counts[0, 1] = sp - stp
+            counts[0, 0] = n - st - sp + stp
+            return counts, None
+        nbad = 1
+    else:
+        nbad = core.matrix_labels(t, p, 0, k, counts, weighted, w)
+    if nbad:
+        _raise_out_of_range({"y_true": t, "y_pred": p}, {"y_true": y_true, "y_pred": y_pred},
+                            k)
+    return counts, weighted
+
+
+def _as_scores(y_score: object, name: str, ndim: int) -> np.ndarray:
+    s = np.asarray(y_score)
+    if s.dtype.kind != "f":
+        raise TypeError(f"{name} must be floating-point scores, got dtype {s.dtype}")
+    if s.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {s.shape}")
+    if s.dtype not in (np.float32, np.float64):
+        s = s.astype(np.float64)
+    return _contiguous(s)
+
+
+def _raise_bad_scores(t: np.ndarray, s: np.ndarray, k: int, y_true: object) -> None:
+    i = _first_outside(t, 0, k)
+    if i is not None:
+        value = np.asarray(y_true).ravel()[i].item()
+        raise ValueError(f"y_true has label {value!r} at index {i}, outside [0, {k})")
+    rows = np.flatnonzero(~np.isfinite(s.reshape(s.shape[0], -1)).all(axis=1))
+    raise ValueError(f"y_pred has a non-finite score (NaN or inf) in row {int(rows[0])}")
+
+
+def count_threshold(y_true: object, y_score: object, threshold: float,
+                    sample_weight: object = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """2 x 2 confusion counts of 0/1 labels against ``y_score >= threshold``."""
+    t = as_label_array(y_true, "y_true")
+    s = _as_scores(y_score, "y_pred", 1)
+    if t.shape[0] != s.shape[0]:
+        raise ValueError(f"y_true and y_pred differ in length: {t.shape[0]} != {s.shape[0]}")
+    w = None if sample_weight is None else as_weight_array(sample_weight, t.shape[0])
+    counts = np.zeros((2, 2), dtype=np.int64)
+    weighted = None if w is None else np.zeros((2, 2), dtype=np.float64)
+    if core.threshold_scores(t, s.reshape(-1, 1), float(threshold), counts, weighted, w):
+        _raise_bad_scores(t, s, 2, y_true)
+    return counts, weighted
+
+
+def count_argmax(y_true: object, y_score: object, num_classes: int,
+                 sample_weight: object = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """k x k confusion counts of labels against the arg-max of an (n, k) score matrix."""
+    t = as_label_array(y_true, "y_true")
+    s = _as_scores(y_score, "y_pred", 2)
+    k = int(num_classes)
+    if s.shape[1] != k:
+        raise ValueError(f"y_pred scores have {s.shape[1]} columns, expected num_classes={k}")
+    if t.shape[0] != s.shape[0]:
+        raise ValueError(f"y_true and y_pred differ in length: {t.shape[0]} != {s.shape[0]}")
+    w = None if sample_weight is None else as_weight_array(sample_weight, t.shape[0])
+    counts = np.zeros((k, k), dtype=np.int64)
+    weighted = None if w is None else np.zeros((k, k), dtype=np.float64)
+    if core.argmax_scores(t, s, counts, weighted, w):
+        _raise_bad_scores(t, s, k, y_true)
+    return counts, weighted
+
+
+# ---------------------------------------------------------------------------
+# multilabel
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class MultilabelCounts:
+    """Counts of two (n, L) indicator matrices.
+
+    Attributes
+    ----------
+    mcm : ndarray, shape (L, 2, 2)
+        Per label ``[[tn, fp], [fn, tp]]``; int64, or float64 weight sums.
+    exact : int or float
+        Rows predicted exactly (weight sum when weighted).
+    per_sample : ndarray of int32, shape (n, 3), or None
+        Each row's number of true, predicted and correctly predicted labels.
+    n : int
+        Number of rows.
+    """
+
+    mcm: np.ndarray
+    exact: float
+    per_sample: np.ndarray | None
+    n: int
+
+
+def _as_indicator(x: object, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-dimensional indicator matrix, got shape {arr.shape}")
+    if arr.dtype.kind in "biu":
+        return _signed_view(arr)
+    if arr.dtype.kind == "f":
+        ok = (arr == 0) | (arr == 1)
+        if not ok.all():
+            r, c = np.argwhere(~ok)[0]
+            raise ValueError(f"{name} must hold 0/1 entries, got {arr[r, c].item()!r} at ({r}, {c})")
+        return arr.astype(np.int8)
+    raise TypeError(f"{name} must be a numeric 0/1 indicator matrix, got dtype {arr.dtype}")
+
+
+def _raise_not_indicator(arrays: dict[str, np.ndarray]) -> None:
+    for name, arr in arrays.items():
+        bad = np.argwhere((arr != 0) & (arr != 1))
+        if bad.size:
+            r, c = bad[0]
+            raise ValueError(f"{name} must hold 0/1 entries, got {arr[r, c].item()!r} at ({r}, {c})")
+
+
+def _finish_multilabel(counts: np.ndarray, weighted: np.ndarray | None, L: int,
+                       per_sample: np.ndarray | None, n: int) -> MultilabelCounts:
+    src = counts if weighted is None else weighted
+    mcm = src[: 4 * L].reshape(L, 2, 2)
+    exact = src[4 * L]
+    return MultilabelCounts(mcm=mcm, exact=exact.item(), per_sample=per_sample, n=n)
+
+
+def multilabel_counts(y_true: object, y_pred: object, sample_weight: object = None, *,
+                      per_sample: bool = False) -> MultilabelCounts:
+    """Count two (n, L) 0/1 indicator matrices in one pass.
+
+    Raises ``ValueError`` for shapes that differ or an entry outside {0, 1}.
+    """
+    t = _as_indicator(y_true, "y_true")
+    p = _as_indicator(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in shape: {t.shape} != {p.shape}")
+    n, L = t.shape
+    w = None if sample_weight is None else as_weight_array(sample_weight, n)
+    counts = np.zeros(4 * L + 1, dtype=np.int64)
+    weighted = None if w is None else np.zeros(4 * L + 1, dtype=np.float64)
+    rows = np.zeros((n, 3), dtype=np.int32) if per_sample else None
+    if core.multilabel_labels(t, p, counts, weighted, w, rows):
+        _raise_not_indicator({"y_true": np.asarray(y_true), "y_pred": np.asarray(y_pred)})
+    return _finish_multilabel(counts, weighted, L, rows, n)
+
+
+def multilabel_threshold(y_true: object, y_score: object, threshold: float,
+                         sample_weight: object = None, *,
+                         per_sample: bool = False) -> MultilabelCounts:
+    """:func:`multilabel_counts` with predictions ``y_score >= threshold``."""
+    t = _as_indicator(y_true, "y_true")
+    s = _as_scores(y_score, "y_pred", 2)
+    if t.shape != s.shape:
+        raise ValueError(f"y_true and y_pred differ in shape: {t.shape} != {s.shape}")
+    n, L = t.shape
+    w = None if sample_weight is None else as_weight_array(sample_weight, n)
+    counts = np.zeros(4 * L + 1, dtype=np.int64)
+    weighted = None if w is None else np.zeros(4 * L + 1, dtype=np.float64)
+    rows = np.zeros((n, 3), dtype=np.int32) if per_sample else None
+    if core.multilabel_scores(t, s, float(threshold), counts, weighted, w, rows):
+        _raise_not_indicator({"y_true": np.asarray(y_true)})
+        bad = np.argwhere(~np.isfinite(s))[0]
+        raise ValueError(f"y_pred has a non-finite score at ({bad[0]}, {bad[1]})")
+    return _finish_multilabel(counts, weighted, L, rows, n)
+
+
+# ---------------------------------------------------------------------------
+# arbitrary labels: the functional drop-ins
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class PairCounts:
+    """Counts of a pair of label arrays over the labels that occur in them.
+
+    Attributes
+    ----------
+    classes : ndarray
+        Sorted distinct values present in ``y_true`` or ``y_pred``.
+    in_true, in_pred : ndarray of bool, shape (k,)
+        Whether each class occurs in ``y_true`` / ``y_pred`` (whatever its weight).
+    matrix : ndarray, shape (k, k), or None
+        Rows true, columns predicted; int64 counts, or float64 weight sums when
+        weighted. None when not asked for and ``k`` is large.
+    true_sum, pred_sum, tp_sum : ndarray, shape (k,)
+        Per-class sums (weighted when weighted).
+    n : int
+        Number of samples.
+    total : float
+        Sum of the weights (or ``n``).
+    """
+
+    classes: np.ndarray
+    in_true: np.ndarray
+    in_pred: np.ndarray
+    matrix: np.ndarray | None
+    true_sum: np.ndarray
+    pred_sum: np.ndarray
+    tp_sum: np.ndarray
+    n: int
+    total: float
+
+
+def _window_guess(t: np.ndarray, p: np.ndarray) -> tuple[int, int]:
+    n = t.shape[0]
+    if n <= 2 * _PROBE:
+        parts = [t, p]
+    else:
+        parts = [t[:_PROBE], t[-_PROBE:], p[:_PROBE], p[-_PROBE:]]
+    lo = min(int(x.min()) for x in parts)
+    hi = max(int(x.max()) for x in parts)
+    if 0 <= lo and hi < 64:
+        lo = 0  # small non-negative labels: start at 0, the common case
+    return lo, hi - lo + 1
+
+
+def _count_window(t: np.ndarray, p: np.ndarray, w: np.ndarray | None, lo: int, k: int,
+                  matrix: bool) -> tuple[int, np.ndarray, np.ndarray | None]:
+    if matrix:
+        counts = np.zeros((k, k), dtype=np.int64)
+        weighted = None if w is None else np.zeros((k, k), dtype=np.float64)
+        if k == 2 and w is None and lo == 0:
+            n, st, sp, stp, ok = core.binary_labels(t, p)
+            if ok:
+                counts[:] = [[n - st - sp + stp, sp - stp], [st - stp, stp]]
+                return 0, counts, None
+            return 1, counts, None
+        nbad = core.matrix_labels(t, p, lo, k, counts, weighted, w)
+    else:
+        counts = np.zeros((3, k), dtype=np.int64)
+        weighted = None if w is None else np.zeros((3, k), dtype=np.float64)
+        nbad = core.sums_labels(t, p, lo, k, counts, weighted, w)
+    return nbad, counts, weighted
+
+
+def _from_window(lo: int, counts: np.ndarray, weighted: np.ndarray | None, n: int,
+                 total: float, matrix: bool) -> tuple[np.ndarray, PairCounts]:
+    """Compress window counts to the classes present; return (codes, PairCounts)."""
+    if matrix:
+        n_true = counts.sum(axis=1)
+        n_pred = counts.sum(axis=0)
+    else:
+        n_true, n_pred = counts[0], counts[1]
+    present = np.flatnonzero((n_true > 0) | (n_pred > 0))
+    src = counts if weighted is None else weighted
+    if matrix:
+        m = src[np.ix_(present, present)]
+        true_sum, pred_sum, tp_sum = m.sum(axis=1), m.sum(axis=0), np.diagonal(m).copy()
+    else:
+        m = None
+        true_sum, pred_sum, tp_sum = (src[0][present], src[1][present], src[2][present])
+    pc = PairCounts(
+        classes=present.astype(np.int64) + lo,
+        in_true=n_true[present] > 0,
+        in_pred=n_pred[present] > 0,
+        matrix=m,
+        true_sum=true_sum,
+        pred_sum=pred_sum,
+        tp_sum=tp_sum,
+        n=n,
+        total=total,
+    )
+    return present, pc
+
+
+def _common_int(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Bring two bool/int arrays to dtypes the core reads consistently, or None."""
+    kt, kp = t.dtype.kind, p.dtype.kind
+    if kt == "u" or kp == "u":
+        if t.dtype == p.dtype:
+            return t, p
+        common = np.result_type(t.dtype, p.dtype)
+        if common.kind not in "iu":
+            return None
+        t, p = t.astype(common), p.astype(common)
+    return t, p
+
+
+def _restore_dtype(classes: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Map int64 class values (in the signed view) back to the callers' dtype, sorted."""
+    if dtype.kind == "b":
+        return classes.astype(bool)
+    if dtype.kind == "u":
+        return classes.astype(_SIGNED[dtype.itemsize]).view(dtype)
+    return classes.astype(dtype)
+
+
+def pair_counts(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: object = None, *,
+                need_matrix: bool = True) -> PairCounts:
+    """Count label pairs over the labels that occur, in one core pass when possible.
+
+    Integer and bool labels take the fast path: the label window is guessed from the
+    arrays' ends and counted in one pass; only if a label falls outside the window
+    are exact bounds taken (and, for very wide ranges, labels mapped through
+    ``np.unique``). Other dtypes are mapped through ``np.unique``.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray
+        1-D label arrays of equal length (any dtype; object arrays must sort).
+    sample_weight : array-like, optional
+        Finite weights, one per sample.
+    need_matrix : bool
+        Whether the k x k matrix is needed (else, for many classes, only sums).
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.ndim != 1 or y_pred.ndim != 1:
+        raise ValueError("pair_counts takes 1-D label arrays")
+    n = y_true.shape[0]
+    if y_pred.shape[0] != n:
+        raise ValueError(f"y_true and y_pred differ in length: {n} != {y_pred.shape[0]}")
+    w = None if sample_weight is None else as_weight_array(sample_weight, n)
+    total = float(n) if w is None else float(w.sum())
+
+    pair = None
+    if y_true.dtype.kind in "biu" and y_pred.dtype.kind in "biu" and n:
+        pair = _common_int(y_true, y_pred)
+    if pair is not None:
+        out_dtype = np.result_type(pair[0].dtype, pair[1].dtype)
+        t, p = _signed_view(pair[0]), _signed_view(pair[1])
+        lo, k = _window_guess(t, p)
+        for attempt in range(2):
+            matrix = k <= MATRIX_MAX
+            if not matrix and (need_matrix or k > SUMS_MAX):
+                break
+            nbad, counts, weighted = _count_window(t, p, w, lo, k, matrix)
+            if not nbad:
+                _, pc = _from_window(lo, counts, weighted, n, total, matrix)
+                classes = _restore_dtype(pc.classes, out_dtype)
+                if out_dtype.kind == "u" and classes.size and not np.all(classes[:-1] <= classes[1:]):
+                    break  # values above the signed range wrapped: sort through the map
+                pc.classes = classes
+                return pc
+            if attempt == 0:
+                lo = min(int(t.min()), int(p.min()))
+                k = max(int(t.max()), int(p.max())) - lo + 1
+    # General path: map labels to codes 0..k-1 through a sort.
+    classes, codes = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
+    k = classes.shape[0]
+    codes = codes.reshape(-1).astype(np.int32 if k < 2**31 else np.int64)
+    t, p = codes[:n], codes[n:]
+    matrix = need_matrix or k <= MATRIX_MAX
+    nbad, counts, weighted = _count_window(t, p, w, 0, max(k, 1), matrix)
+    present, pc = _from_window(0, counts, weighted, n, total, matrix)
+    pc.classes = classes[present] if k else classes
+    return pc
