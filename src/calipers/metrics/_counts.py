@@ -223,12 +223,16 @@ class MultilabelCounts:
         Each row's number of true, predicted and correctly predicted labels.
     n : int
         Number of rows.
+    plain : ndarray of int64, shape (4 L + 1,)
+        Unweighted counts in the core's flat layout (``plain[4 l + 2 t + p]``, then
+        the exact-match count), whether or not weights were given.
     """
 
     mcm: np.ndarray
     exact: float
     per_sample: np.ndarray | None
     n: int
+    plain: np.ndarray
 
 
 def _as_indicator(x: object, name: str) -> np.ndarray:
@@ -259,7 +263,8 @@ def _finish_multilabel(counts: np.ndarray, weighted: np.ndarray | None, L: int,
     src = counts if weighted is None else weighted
     mcm = src[: 4 * L].reshape(L, 2, 2)
     exact = src[4 * L]
-    return MultilabelCounts(mcm=mcm, exact=exact.item(), per_sample=per_sample, n=n)
+    return MultilabelCounts(mcm=mcm, exact=exact.item(), per_sample=per_sample, n=n,
+                            plain=counts)
 
 
 def multilabel_counts(y_true: object, y_pred: object, sample_weight: object = None, *,
