@@ -1,0 +1,5 @@
+"""Classification metrics (being assembled)."""
+
+from calipers.metrics._base import Metric
+
+__all__ = ["Metric"]
