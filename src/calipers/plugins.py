@@ -1,0 +1,192 @@
+"""The plugin host: finds plugins, loads them safely, and looks up what they provide.
+
+A plugin is a module with ``@calipers.hookimpl`` functions implementing the hooks
+of :mod:`calipers.hookspecs`, declared by its distribution as an entry point::
+
+    [project.entry-points.calipers]
+    myplugin = "myplugin_module"
+
+On first use the host creates a :class:`pluggy.PluginManager` (project
+``"calipers"``), registers its own built-in hook modules, then imports the entry
+points of group ``calipers`` one by one. A plugin whose import, registration or
+hook fails is recorded as ``"broken"``; one whose optional dependency is missing
+(its import raised :class:`calipers.errors.MissingExtraError`, or its module-level
+``__calipers_requires__ = {"module": "extra"}`` names a module that is not
+installed) is ``"unavailable"``, with the ``pip install`` command that fixes it.
+Neither stops the others from working; ``calipers plugins`` lists them all.
+
+Every class a hook returns is validated and indexed by kind and ``name``. Two
+plugins providing one name is never resolved silently: looking that name up raises
+:class:`calipers.errors.PluginConflictError` naming both plugins.
+
+Environment
+-----------
+CALIPERS_DISABLE_PLUGINS
+    ``1`` (or ``true``, ``yes``, ``on``) loads only calipers' own plugins and
+    skips every external one: the way to rule out a broken third-party install.
+    Read when plugins are (re)loaded.
+
+Examples
+--------
+>>> from calipers import plugins
+>>> plugins.get("backend", "numpy").name
+'numpy'
+>>> "numpy" in plugins.names("backend")
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import threading
+
+import pluggy
+
+from calipers._manager import DISABLE_ENV, STATUSES, Host, PluginInfo, load
+from calipers._registry import KINDS as _HOOKS
+from calipers._registry import check_kind
+
+__all__ = [
+    "DISABLE_ENV",
+    "KINDS",
+    "STATUSES",
+    "PluginInfo",
+    "classes",
+    "disabled_plugins",
+    "get",
+    "get_manager",
+    "list_plugins",
+    "names",
+    "reload",
+]
+
+#: The kinds of objects plugins provide, in hook order.
+KINDS: tuple[str, ...] = tuple(_HOOKS)
+
+_lock = threading.RLock()
+_host: Host | None = None
+_loading_thread: int | None = None
+
+
+def _get_host() -> Host:
+    global _host, _loading_thread
+    host = _host
+    if host is not None:
+        return host
+    with _lock:
+        if _host is not None:
+            return _host
+        if _loading_thread == threading.get_ident():
+            raise RuntimeError(
+                "calipers.plugins was used while plugins are being loaded (from a "
+                "plugin's import or hook); look names up when they are needed, not "
+                "at import time"
+            )
+        _loading_thread = threading.get_ident()
+        try:
+            _host = load()
+        finally:
+            _loading_thread = None
+        return _host
+
+
+def get_manager() -> pluggy.PluginManager:
+    """Return the plugin manager, loading all plugins on the first call.
+
+    Thread-safe: concurrent first calls load plugins once. Only plugins that loaded
+    and passed validation are registered in it.
+
+    Returns
+    -------
+    pluggy.PluginManager
+        Project name ``"calipers"``, hookspecs from :mod:`calipers.hookspecs`.
+    """
+    return _get_host().pm
+
+
+def get(kind: str, name: str) -> type:
+    """Return the class of the given kind registered under ``name``.
+
+    Parameters
+    ----------
+    kind : {"metric", "searcher", "exporter", "backend"}
+        Which registry to look in.
+    name : str
+        The class's ``name`` attribute, e.g. ``"f1"``.
+
+    Returns
+    -------
+    type
+        The class (not an instance).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown, or no plugin provides ``name``; the message lists
+        close matches and the available names.
+    calipers.errors.PluginConflictError
+        If several plugins provide ``name``; the message names them.
+    """
+    check_kind(kind)
+    return _get_host().registries[kind].get(name)
+
+
+def names(kind: str) -> list[str]:
+    """Return the sorted names registered for ``kind``.
+
+    Names provided by several plugins are included; :func:`get` raises
+    :class:`~calipers.errors.PluginConflictError` for them.
+    """
+    check_kind(kind)
+    return _get_host().registries[kind].names()
+
+
+def classes(kind: str) -> list[type]:
+    """Return the usable classes of ``kind`` in registration order.
+
+    The host's built-ins come first, then plugins by entry-point name. Names in
+    conflict are left out. :func:`calipers.backends.backend_for` asks backends in
+    this order.
+    """
+    check_kind(kind)
+    return list(_get_host().registries[kind].classes.values())
+
+
+def list_plugins(all: bool = False) -> list[PluginInfo]:
+    """Return what is known about each plugin, in load order.
+
+    Parameters
+    ----------
+    all : bool, default False
+        Include first-party plugins (the host's built-ins and the plugins shipped in
+        the ``calipers`` distribution). By default only external ones are listed.
+
+    Returns
+    -------
+    list[PluginInfo]
+        Copies: changing them does not change the host's state.
+    """
+    return [
+        dataclasses.replace(p.info, provides={k: list(v) for k, v in p.info.provides.items()})
+        for p in _get_host().plugins
+        if all or not p.info.builtin
+    ]
+
+
+def disabled_plugins() -> list[str]:
+    """Return the entry-point names skipped because ``CALIPERS_DISABLE_PLUGINS`` is set."""
+    return list(_get_host().disabled)
+
+
+def reload() -> None:
+    """Forget every loaded plugin; the next call discovers and loads them again.
+
+    Use it after installing a plugin in a running process, or in tests after
+    changing ``sys.path`` or ``CALIPERS_DISABLE_PLUGINS``. Modules already imported
+    stay in :data:`sys.modules` (a changed plugin file is not re-imported).
+    """
+    global _host
+    with _lock:
+        _host = None
+        importlib.invalidate_caches()
