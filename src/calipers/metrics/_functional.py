@@ -179,10 +179,16 @@ def _mcm(targets: Targets, labels: Any, samplewise: bool) -> np.ndarray:
         if w is None:
             return _compute.mcm_from_sums(tp, pred, true, n_columns)
         return _compute.mcm_from_sums(tp * w, pred * w, true * w, w * n_columns)
-    tp, pred, true = ic.tp_sum, ic.pred_sum, ic.true_sum
+    sums = [ic.tp_sum, ic.pred_sum, ic.true_sum]
+    positives = ic.positives
     if columns is not None:
-        tp, pred, true = tp[columns], pred[columns], true[columns]
-    return _compute.mcm_from_sums(tp, pred, true, targets.total)
+        sums, positives = [s[columns] for s in sums], positives[:, columns]
+    if w is not None:
+        # scikit-learn's weighted bincount over no entry at all is int64, so a
+        # weighted sum with no positive entry behind it is an integer zero.
+        sums = [s if n else np.zeros(s.shape[0], dtype=np.int64)
+                for s, n in zip(sums, positives.sum(axis=1), strict=True)]
+    return _compute.mcm_from_sums(*sums, targets.total)
 
 
 def _sums_from_mcm(mcm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -286,6 +292,11 @@ def accuracy_score(y_true: Any, y_pred: Any, *, normalize: bool = True,
         correct = targets.indicator.exact
     else:
         correct = targets.pairs.tp_sum.sum()
+    w = targets.sample_weight
+    if not normalize and w is not None and w.dtype.kind == "b":
+        # scikit-learn's dot product of boolean hits and boolean weights is a logical
+        # "any": 1.0 if some correct sample has weight True.
+        return float(correct > 0)
     return _compute.accuracy(correct, targets.total, normalize=normalize)
 
 

@@ -335,6 +335,8 @@ class IndicatorCounts:
         Per row: true, predicted and correctly predicted labels (when asked for).
     y_true, y_pred : ndarray or scipy sparse matrix
         The matrices, for counts over a subset of the columns.
+    positives : ndarray of int64, shape (3, L)
+        Unweighted ``tp_sum``, ``pred_sum`` and ``true_sum``.
     """
 
     tp_sum: np.ndarray
@@ -345,6 +347,7 @@ class IndicatorCounts:
     per_sample: np.ndarray | None
     y_true: Any
     y_pred: Any
+    positives: np.ndarray
 
     @property
     def n_labels(self) -> int:
@@ -494,27 +497,36 @@ def _indicator_counts(t: Any, p: Any, w: np.ndarray | None,
             pass  # entries other than 0/1: count non-zero entries below
         else:
             fp, fn, tp = mc.mcm[:, 0, 1], mc.mcm[:, 1, 0], mc.mcm[:, 1, 1]
+            plain = mc.plain[: 4 * t.shape[1]].reshape(-1, 2, 2)
+            n_tp = plain[:, 1, 1]
             rows = None if mc.per_sample is None else mc.per_sample.astype(np.intp)
             return IndicatorCounts(tp_sum=tp.copy(), pred_sum=tp + fp, true_sum=tp + fn,
                                    exact=mc.exact, n_wrong=(fp + fn).sum(), per_sample=rows,
-                                   y_true=t, y_pred=p)
+                                   y_true=t, y_pred=p,
+                                   positives=np.stack([n_tp, n_tp + plain[:, 0, 1],
+                                                       n_tp + plain[:, 1, 0]]))
     if is_sparse(t) or is_sparse(p):
         t, p = _as_csr(t, p), _as_csr(p, t)
         # As scikit-learn: an entry stored in a sparse matrix counts as a label even if
         # its value is an explicit 0; products and differences drop zeros.
         wrong_rows = np.diff((t != p).tocsr().indptr)
-        sums = [_sparse_col_sums(m, weights) for m in (t.multiply(p).tocsr(), p, t)]
+        masks = (t.multiply(p).tocsr(), p, t)
+        col_sums = _sparse_col_sums
     else:
         tb, pb = t != 0, p != 0
         wrong_rows = (t != p).sum(axis=1)
-        sums = [_dense_col_sums(m, weights) for m in (tb & pb, pb, tb)]
+        masks = (tb & pb, pb, tb)
+        col_sums = _dense_col_sums
+    positives = np.stack([col_sums(m, None) for m in masks])
+    sums = positives if weights is None else [col_sums(m, weights) for m in masks]
     if weights is None:
         exact, n_wrong = int(np.sum(wrong_rows == 0)), int(wrong_rows.sum())
     else:
         exact = float(np.dot(wrong_rows == 0, weights))
         n_wrong = float(np.dot(wrong_rows, weights))
     counts = IndicatorCounts(tp_sum=sums[0], pred_sum=sums[1], true_sum=sums[2], exact=exact,
-                             n_wrong=n_wrong, per_sample=None, y_true=t, y_pred=p)
+                             n_wrong=n_wrong, per_sample=None, y_true=t, y_pred=p,
+                             positives=positives)
     if per_sample:
         counts.per_sample = counts.rows()
     return counts
