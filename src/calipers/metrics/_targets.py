@@ -473,12 +473,33 @@ def _label_targets(t: np.ndarray, p: np.ndarray, kinds: tuple[str, str],
     float_dtype = np.result_type(t.dtype, p.dtype) if "float" in kinds else None
     tc = t.astype(np.int64) if kt == "float" else t
     pc_ = p.astype(np.int64) if kp == "float" else p
+    tc, pc_ = _exact_integer_pair(tc, pc_)
     weights = None if w is None else w.astype(np.float64, copy=False)
     counts = pair_counts(tc, pc_, weights, need_matrix=need_matrix)
     if float_dtype is not None:
         counts.classes = counts.classes.astype(float_dtype)
     y_type = BINARY if counts.classes.shape[0] <= 2 else MULTICLASS
     return Targets(y_type, t.shape[0], w, counts, None, t, p)
+
+
+def _exact_integer_pair(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer arrays in dtypes that compare exactly.
+
+    uint64 with a signed type promotes to float64, which merges labels above 2**53;
+    use int64 or uint64 when the values allow it, else Python integers.
+    """
+    if t.dtype.kind not in "biu" or p.dtype.kind not in "biu" \
+            or np.result_type(t.dtype, p.dtype).kind != "f":
+        return t, p
+    unsigned_first = t.dtype.kind == "u"
+    u, signed = (t, p) if unsigned_first else (p, t)
+    if u.shape[0] == 0 or int(u.max()) < 2**63:
+        u = u.astype(np.int64)
+    elif signed.shape[0] == 0 or int(signed.min()) >= 0:
+        signed = signed.astype(np.uint64)
+    else:
+        u, signed = u.astype(object), signed.astype(object)
+    return (u, signed) if unsigned_first else (signed, u)
 
 
 # ---------------------------------------------------------------------------
