@@ -97,7 +97,7 @@ def _confusion(targets: Targets, labels: Any) -> np.ndarray:
     dtype = _matrix_dtype(targets.sample_weight)
     if labels is None:
         return pc.matrix.astype(dtype, copy=False)
-    labels = np.asarray(labels)
+    labels = np.asarray(labels).reshape(-1)
     if labels.size == 0:
         raise ValueError("'labels' should contain at least one label.")
     if np.intersect1d(pc.classes[pc.in_true], labels).size == 0:

@@ -172,6 +172,8 @@ def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
         raise ValueError(f"Complex data not supported\n{w}\n")
     if w.dtype.kind not in "biuf":
         try:
+            if w.dtype.kind != "O":
+                raise TypeError(w.dtype)
             w = w.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}") from exc
@@ -302,16 +304,43 @@ def _type_name(y: Any, name: str) -> str:
     return _label_type_name(flat, _label_kind(flat, name))
 
 
-def _raise_type_mix(type_true: str, type_pred: str) -> None:
+def _why(y: Any, name: str, type_name: str) -> str:
+    """A clause naming what makes ``y`` of an unsupported type (error path only)."""
+    if is_sparse(y) or type_name in (BINARY, MULTICLASS, MULTILABEL):
+        return ""
+    y = np.asarray(y)
+    if type_name.startswith("continuous"):
+        flat = y.reshape(-1)
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(flat.astype(np.int64).astype(flat.dtype) != flat)
+        return f"{name} has the non-integer label {flat[bad[0]].item()!r}" if bad.size else ""
+    if type_name.endswith("multioutput"):
+        return f"{name} has shape {y.shape}, with more than two distinct values"
+    if y.ndim not in (1, 2) or y.size == 0:
+        return f"{name} has shape {y.shape}"
+    return f"{name} holds {type(y.flat[0]).__name__} objects, not labels"
+
+
+def _raise_type_mix(type_true: str, type_pred: str, y_true: Any = None,
+                    y_pred: Any = None) -> None:
+    """Raise scikit-learn's error for targets that are not one supported task."""
     types = {type_true, type_pred}
     if types == {BINARY, MULTICLASS}:
         types = {MULTICLASS}
     if len(types) > 1:
-        raise ValueError(f"Classification metrics can't handle a mix of {type_true} and "
-                         f"{type_pred} targets")
-    (only,) = types
-    if only not in (BINARY, MULTICLASS, MULTILABEL):
-        raise ValueError(f"{only} is not supported")
+        message = (f"Classification metrics can't handle a mix of {type_true} and "
+                   f"{type_pred} targets")
+    else:
+        (only,) = types
+        if only in (BINARY, MULTICLASS, MULTILABEL):
+            return
+        message = f"{only} is not supported"
+    reasons = [r for r in (_why(y_true, "y_true", type_true) if y_true is not None else "",
+                           _why(y_pred, "y_pred", type_pred) if y_pred is not None else "")
+               if r]
+    if reasons:
+        message += f" ({'; '.join(reasons)})"
+    raise ValueError(message)
 
 
 # ---------------------------------------------------------------------------
@@ -446,7 +475,7 @@ def check_targets(y_true: Any, y_pred: Any, sample_weight: Any = None, *,
     if n == 0:
         raise ValueError(EMPTY_MESSAGE)
     w = check_sample_weight(sample_weight, n)
-    _raise_type_mix(type_true, type_pred)
+    _raise_type_mix(type_true, type_pred, t, p)
     if type_true != MULTILABEL:
         raise TypeError("Sparse input is only supported when targets are of multilabel type")
     if t.shape[1] != p.shape[1]:
@@ -462,7 +491,7 @@ def _label_targets(t: np.ndarray, p: np.ndarray, kinds: tuple[str, str],
                    w: np.ndarray | None, need_matrix: bool) -> Targets:
     kt, kp = kinds
     if {kt, kp} & {"continuous", "unknown"}:
-        _raise_type_mix(_label_type_name(t, kt), _label_type_name(p, kp))
+        _raise_type_mix(_label_type_name(t, kt), _label_type_name(p, kp), t, p)
     if (kt == "str") != (kp == "str"):
         raise ValueError(
             "Mix of label input types (string and number); "
