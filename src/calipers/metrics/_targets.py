@@ -215,20 +215,26 @@ def _raise_not_finite(values: np.ndarray, name: str) -> None:
         )
 
 
-def _label_kind(y: np.ndarray, name: str) -> str:
-    """Kind of a 1-D label array: 'int', 'float', 'str', 'continuous' or 'unknown'.
+def _label_kind(y: np.ndarray, name: str) -> tuple[str, np.ndarray]:
+    """Kind of a 1-D label array, and the array to count.
 
-    Raises what scikit-learn raises while typing: ``TypeError`` for bytes labels,
-    ``ValueError`` for NaN/inf in non-integer floats and for sequences of sequences.
+    The kind is 'int', 'float' (integer-valued; counted as int64), 'str',
+    'continuous' or 'unknown'. Raises what scikit-learn raises while typing:
+    ``TypeError`` for bytes labels, ``ValueError`` for NaN/inf in non-integer floats
+    and for sequences of sequences.
     """
     kind = y.dtype.kind
     if kind in "biu":
-        return "int"
+        return "int", y
     if kind == "f":
-        if _is_integral(y):
-            return "float"
+        # scikit-learn's test: values that survive a round trip through int64.
+        with np.errstate(invalid="ignore"):
+            as_int = y.astype(np.int64)
+            integral = bool(np.all(as_int.astype(y.dtype) == y))
+        if integral:
+            return "float", as_int
         _raise_not_finite(y, name)
-        return "continuous"
+        return "continuous", y
     first = y[0] if y.shape[0] else None
     if isinstance(first, bytes):
         raise TypeError("Support for labels represented as bytes is not supported. Convert "
@@ -241,8 +247,8 @@ def _label_kind(y: np.ndarray, name: str) -> str:
             "instead - the MultiLabelBinarizer transformer can convert to this format."
         )
     if kind == "U" or (kind == "O" and isinstance(first, str)):
-        return "str"
-    return "unknown"
+        return "str", y
+    return "unknown", y
 
 
 def _label_type_name(y: np.ndarray, kind: str) -> str:
@@ -301,7 +307,7 @@ def _type_name(y: Any, name: str) -> str:
     if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
         return "unknown"
     flat = y.reshape(-1)
-    return _label_type_name(flat, _label_kind(flat, name))
+    return _label_type_name(flat, _label_kind(flat, name)[0])
 
 
 def _why(y: Any, name: str, type_name: str) -> str:
@@ -466,21 +472,26 @@ def check_targets(y_true: Any, y_pred: Any, sample_weight: Any = None, *,
     n = lengths[0]
     if _is_label_shaped(t) and _is_label_shaped(p):
         t1, p1 = t.reshape(-1), p.reshape(-1)
-        kinds = (_label_kind(t1, "y_true"), _label_kind(p1, "y_pred"))
+        (kt, tc), (kp, pc_) = _label_kind(t1, "y_true"), _label_kind(p1, "y_pred")
         if n == 0:
             raise ValueError(EMPTY_MESSAGE)
         w = check_sample_weight(sample_weight, n)
-        return _label_targets(t1, p1, kinds, w, need_matrix)
-    type_true, type_pred = _type_name(t, "y_true"), _type_name(p, "y_pred")
+        return _label_targets(t1, p1, (kt, kp), (tc, pc_), w, need_matrix)
     if n == 0:
         raise ValueError(EMPTY_MESSAGE)
     w = check_sample_weight(sample_weight, n)
+    # Dense 0/1 matrices (the usual multilabel input) are multilabel indicators by
+    # scikit-learn's rules; the counting pass checks the 0/1 values itself.
+    counts = _binary_indicator_counts(t, p, w, per_sample)
+    if counts is not None:
+        return Targets(MULTILABEL, n, w, None, counts, t, p)
+    type_true, type_pred = _type_name(t, "y_true"), _type_name(p, "y_pred")
     _raise_type_mix(type_true, type_pred, t, p)
     if type_true != MULTILABEL:
         raise TypeError("Sparse input is only supported when targets are of multilabel type")
     if t.shape[1] != p.shape[1]:
         raise ValueError("Multi-label binary indicator input with different numbers of labels")
-    return Targets(MULTILABEL, n, w, None, _indicator_counts(t, p, w, per_sample), t, p)
+    return Targets(MULTILABEL, n, w, None, _nonzero_indicator_counts(t, p, w, per_sample), t, p)
 
 
 def _is_label_shaped(y: Any) -> bool:
@@ -488,7 +499,8 @@ def _is_label_shaped(y: Any) -> bool:
 
 
 def _label_targets(t: np.ndarray, p: np.ndarray, kinds: tuple[str, str],
-                   w: np.ndarray | None, need_matrix: bool) -> Targets:
+                   counted: tuple[np.ndarray, np.ndarray], w: np.ndarray | None,
+                   need_matrix: bool) -> Targets:
     kt, kp = kinds
     if {kt, kp} & {"continuous", "unknown"}:
         _raise_type_mix(_label_type_name(t, kt), _label_type_name(p, kp), t, p)
@@ -500,9 +512,7 @@ def _label_targets(t: np.ndarray, p: np.ndarray, kinds: tuple[str, str],
     # Integer-valued floats count on the integer fast path; the classes keep the
     # floating dtype scikit-learn reports.
     float_dtype = np.result_type(t.dtype, p.dtype) if "float" in kinds else None
-    tc = t.astype(np.int64) if kt == "float" else t
-    pc_ = p.astype(np.int64) if kp == "float" else p
-    tc, pc_ = _exact_integer_pair(tc, pc_)
+    tc, pc_ = _exact_integer_pair(*counted)
     weights = None if w is None else w.astype(np.float64, copy=False)
     counts = pair_counts(tc, pc_, weights, need_matrix=need_matrix)
     if float_dtype is not None:
@@ -536,25 +546,32 @@ def _exact_integer_pair(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.nd
 # ---------------------------------------------------------------------------
 
 
-def _indicator_counts(t: Any, p: Any, w: np.ndarray | None,
-                      per_sample: bool) -> IndicatorCounts:
+def _binary_indicator_counts(t: Any, p: Any, w: np.ndarray | None,
+                             per_sample: bool) -> IndicatorCounts | None:
+    """One-pass counts of two dense (n, L > 1) 0/1 matrices; None if they are not."""
+    if is_sparse(t) or is_sparse(p) or t.ndim != 2 or t.shape != p.shape \
+            or t.shape[1] < 2 or t.dtype.kind not in "biuf" or p.dtype.kind not in "biuf":
+        return None
     weights = None if w is None else w.astype(np.float64, copy=False)
-    if not is_sparse(t) and not is_sparse(p) and t.dtype.kind in "biuf" \
-            and p.dtype.kind in "biuf":
-        try:
-            mc = multilabel_counts(t, p, weights, per_sample=per_sample)
-        except (TypeError, ValueError):
-            pass  # entries other than 0/1: count non-zero entries below
-        else:
-            fp, fn, tp = mc.mcm[:, 0, 1], mc.mcm[:, 1, 0], mc.mcm[:, 1, 1]
-            plain = mc.plain[: 4 * t.shape[1]].reshape(-1, 2, 2)
-            n_tp = plain[:, 1, 1]
-            rows = None if mc.per_sample is None else mc.per_sample.astype(np.intp)
-            return IndicatorCounts(tp_sum=tp.copy(), pred_sum=tp + fp, true_sum=tp + fn,
-                                   exact=mc.exact, n_wrong=(fp + fn).sum(), per_sample=rows,
-                                   y_true=t, y_pred=p,
-                                   positives=np.stack([n_tp, n_tp + plain[:, 0, 1],
-                                                       n_tp + plain[:, 1, 0]]))
+    try:
+        mc = multilabel_counts(t, p, weights, per_sample=per_sample)
+    except (TypeError, ValueError):
+        return None  # entries other than 0/1: typed and counted the slow way
+    fp, fn, tp = mc.mcm[:, 0, 1], mc.mcm[:, 1, 0], mc.mcm[:, 1, 1]
+    plain = mc.plain[: 4 * t.shape[1]].reshape(-1, 2, 2)
+    n_tp = plain[:, 1, 1]
+    rows = None if mc.per_sample is None else mc.per_sample.astype(np.intp)
+    return IndicatorCounts(tp_sum=tp.copy(), pred_sum=tp + fp, true_sum=tp + fn,
+                           exact=mc.exact, n_wrong=(fp + fn).sum(), per_sample=rows,
+                           y_true=t, y_pred=p,
+                           positives=np.stack([n_tp, n_tp + plain[:, 0, 1],
+                                               n_tp + plain[:, 1, 0]]))
+
+
+def _nonzero_indicator_counts(t: Any, p: Any, w: np.ndarray | None,
+                              per_sample: bool) -> IndicatorCounts:
+    """Counts of indicator matrices of any values (positive: non-zero), dense or sparse."""
+    weights = None if w is None else w.astype(np.float64, copy=False)
     if is_sparse(t) or is_sparse(p):
         t, p = _as_csr(t, p), _as_csr(p, t)
         # As scikit-learn: an entry stored in a sparse matrix counts as a label even if
