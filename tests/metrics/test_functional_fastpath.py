@@ -129,3 +129,15 @@ def test_shifted_and_sparse_integer_labels() -> None:
                                       metrics.confusion_matrix(y_true, y_pred))
         assert F.f1_score(y_true, y_pred, average=None) == pytest.approx(
             metrics.f1_score(y_true, y_pred, average=None), rel=1e-12)
+
+
+@pytest.mark.parametrize("average", ["samples", "macro", "micro", None])
+def test_dense_multilabel_is_counted_in_one_pass(no_full_size_sort: None,
+                                                 average: str | None) -> None:
+    rng = np.random.default_rng(7)
+    y_true = (rng.random((20_000, 8)) < 0.3).astype(np.int64)
+    y_pred = (rng.random((20_000, 8)) < 0.3).astype(np.int64)
+    F.f1_score(y_true, y_pred, average=average, zero_division=0)
+    F.accuracy_score(y_true, y_pred)
+    F.hamming_loss(y_true, y_pred)
+    F.multilabel_confusion_matrix(y_true, y_pred, samplewise=average == "samples")

@@ -291,7 +291,11 @@ def indicator_case(draw: Any) -> dict[str, Any]:
     """Two multilabel indicator matrices, dense or sparse, in various dtypes."""
     n = draw(st.integers(1, 12))
     n_labels = draw(st.integers(2, 5))
-    cells = hnp.arrays(np.int8, (n, n_labels), elements=st.integers(0, 1))
+    # Mostly 0/1; sometimes other values, which scikit-learn still calls indicators
+    # (two values, non-zero meaning positive) or rejects (three values, fractions).
+    values = draw(st.sampled_from([(0, 1)] * 6 + [(0, 2), (1, 2), (-1, 1), (0, 0.5),
+                                                  (0, 1, 2)]))
+    cells = hnp.arrays(np.int8, (n, n_labels), elements=st.integers(0, len(values) - 1))
     y_true, y_pred = draw(cells), draw(cells)
     if draw(st.booleans()):
         y_pred[0] = y_true[0]
@@ -299,7 +303,10 @@ def indicator_case(draw: Any) -> dict[str, Any]:
         y_true[:, 0] = 0  # a label never true
     dtype = draw(st.sampled_from([np.int64, np.int8, np.uint8, np.bool_, np.float32,
                                   np.float64]))
-    y_true, y_pred = y_true.astype(dtype), y_pred.astype(dtype)
+    if values != (0, 1):
+        dtype = np.float64 if 0.5 in values else np.int64
+    table = np.array(values, dtype=dtype)
+    y_true, y_pred = table[y_true], table[y_pred]
     container = draw(st.sampled_from(["dense", "dense", "list", "csr", "csc", "coo",
                                       "mixed"]))
     if container == "list":

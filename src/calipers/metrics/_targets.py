@@ -275,7 +275,7 @@ def _dense_indicator_type(y: np.ndarray, name: str) -> str:
 
 def _sparse_type(y: Any, name: str) -> str:
     """scikit-learn's type of a sparse matrix."""
-    y = y.tocsr()
+    original, y = y, y.tocsr()
     data = np.asarray(y.data)
     kind = data.dtype.kind
     if y.shape[1] > 1:
@@ -284,18 +284,26 @@ def _sparse_type(y: Any, name: str) -> str:
         if data.shape[0] == 0 or (small and (kind in "biu" or (kind == "f"
                                                               and _is_integral(labels)))):
             return MULTILABEL
+    try:
+        # scikit-learn reads the first row of other sparse input; formats without row
+        # indexing (COO, DIA, BSR) fail there with a TypeError.
+        original[[0], :]
+    except TypeError as exc:
+        raise TypeError(f"{name} is a sparse {original.format.upper()} matrix that is not a "
+                        "multilabel indicator; convert it to CSR or to a dense array") from exc
+    except IndexError:
+        pass
     if min(y.shape) == 0:
         return "unknown"
     suffix = "-multioutput" if y.shape[1] > 1 else ""
     if kind == "f" and not _is_integral(data):
         _raise_not_finite(data, name)
         return "continuous" + suffix
-    if suffix:
+    # scikit-learn's unique values of a sparse matrix are the matrix itself (one
+    # object), so only a first row with several stored entries makes it multiclass.
+    if suffix and y.indptr[1] - y.indptr[0] > 1:
         return "multiclass" + suffix
-    values = np.unique(data)
-    if y.nnz < y.shape[0]:
-        values = np.union1d(values, [0])
-    return MULTICLASS if values.shape[0] > 2 else BINARY
+    return BINARY
 
 
 def _type_name(y: Any, name: str) -> str:
@@ -479,13 +487,16 @@ def check_targets(y_true: Any, y_pred: Any, sample_weight: Any = None, *,
         return _label_targets(t1, p1, (kt, kp), (tc, pc_), w, need_matrix)
     if n == 0:
         raise ValueError(EMPTY_MESSAGE)
-    w = check_sample_weight(sample_weight, n)
     # Dense 0/1 matrices (the usual multilabel input) are multilabel indicators by
-    # scikit-learn's rules; the counting pass checks the 0/1 values itself.
-    counts = _binary_indicator_counts(t, p, w, per_sample)
+    # scikit-learn's rules; the counting pass checks the 0/1 values itself. Anything
+    # else (including weights the core refuses) is typed first, as scikit-learn does,
+    # so that its errors come in its order.
+    counts = _binary_indicator_counts(t, p, sample_weight, per_sample)
     if counts is not None:
+        w = check_sample_weight(sample_weight, n)
         return Targets(MULTILABEL, n, w, None, counts, t, p)
     type_true, type_pred = _type_name(t, "y_true"), _type_name(p, "y_pred")
+    w = check_sample_weight(sample_weight, n)
     _raise_type_mix(type_true, type_pred, t, p)
     if type_true != MULTILABEL:
         raise TypeError("Sparse input is only supported when targets are of multilabel type")
@@ -546,17 +557,17 @@ def _exact_integer_pair(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.nd
 # ---------------------------------------------------------------------------
 
 
-def _binary_indicator_counts(t: Any, p: Any, w: np.ndarray | None,
+def _binary_indicator_counts(t: Any, p: Any, sample_weight: Any,
                              per_sample: bool) -> IndicatorCounts | None:
     """One-pass counts of two dense (n, L > 1) 0/1 matrices; None if they are not."""
     if is_sparse(t) or is_sparse(p) or t.ndim != 2 or t.shape != p.shape \
             or t.shape[1] < 2 or t.dtype.kind not in "biuf" or p.dtype.kind not in "biuf":
         return None
-    weights = None if w is None else w.astype(np.float64, copy=False)
     try:
+        weights = None if sample_weight is None else np.asarray(sample_weight, np.float64)
         mc = multilabel_counts(t, p, weights, per_sample=per_sample)
     except (TypeError, ValueError):
-        return None  # entries other than 0/1: typed and counted the slow way
+        return None  # entries other than 0/1, or odd weights: typed the slow way
     fp, fn, tp = mc.mcm[:, 0, 1], mc.mcm[:, 1, 0], mc.mcm[:, 1, 1]
     plain = mc.plain[: 4 * t.shape[1]].reshape(-1, 2, 2)
     n_tp = plain[:, 1, 1]
