@@ -293,10 +293,13 @@ def accuracy_score(y_true: Any, y_pred: Any, *, normalize: bool = True,
     else:
         correct = targets.pairs.tp_sum.sum()
     w = targets.sample_weight
-    if not normalize and w is not None and w.dtype.kind == "b":
-        # scikit-learn's dot product of boolean hits and boolean weights is a logical
-        # "any": 1.0 if some correct sample has weight True.
-        return float(correct > 0)
+    if not normalize and w is not None:
+        # scikit-learn takes the dot product of the hits with the weights in the
+        # weights' dtype: boolean weights give a logical "any", float32 a float32 sum.
+        if w.dtype.kind == "b":
+            return float(correct > 0)
+        if w.dtype.kind == "f":
+            return float(w.dtype.type(correct))
     return _compute.accuracy(correct, targets.total, normalize=normalize)
 
 
