@@ -450,7 +450,12 @@ def test_multilabel(tmp_path, capsys):
         capsys, path, "--y-true", "t0", "t1", "t2", "--y-score", "s0", "s1", "s2",
         "--metrics", "confusion_matrix",
     )  # fmt: skip
-    assert "label  tn  fp  fn  tp" in out.replace("   ", "  ") or "tn" in out
+    lines = out.splitlines()
+    k = lines.index("confusion_matrix per label (tn fp / fn tp)")
+    assert lines[k + 1].split() == ["label", "tn", "fp", "fn", "tp"]
+    mcm = sk.multilabel_confusion_matrix(y, p)
+    for row, name, m in zip(lines[k + 2 : k + 5], ["t0", "t1", "t2"], mcm, strict=True):
+        assert row.split() == [name, *map(str, m.ravel())]
     expect_error(
         capsys, path, "--task", "multilabel", "--y-true", "t0", "t1", "--y-score", "s0",
         match="one --y-score column per --y-true column",

@@ -223,8 +223,14 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             report = evaluate(args)
-        for message in dict.fromkeys(str(w.message) for w in caught):
-            print(f"{PROG}: warning: {_one_line(message)}", file=sys.stderr)
+        shown = set()
+        for w in caught:
+            if not issubclass(w.category, (UserWarning, RuntimeWarning)):
+                # Not meant for the user of the command: back to the normal filters.
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            elif str(w.message) not in shown:
+                shown.add(str(w.message))
+                print(f"{PROG}: warning: {_one_line(str(w.message))}", file=sys.stderr)
         text = format_json(report) if args.format == "json" else format_table(report)
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -486,8 +492,7 @@ def _plan_binary(plan: _Plan, args: argparse.Namespace, path: Path, is_bool: boo
         if len(found) > 2:
             raise ValueError(
                 f"binary task, but the labels have {len(found)} distinct values: "
-                f"{_preview(found)}; use --task multiclass (or --labels / --pos-label for "
-                "two of them)"
+                f"{_preview(found)}; use --task multiclass"
                 if plan.score_cols is None
                 else f"one --y-score column means a binary task, but {plan.true_cols[0]!r} has "
                 f"{len(found)} distinct labels: {_preview(found)}; give one score column per "
@@ -728,6 +733,11 @@ def evaluate(args: argparse.Namespace) -> EvalReport:
 def _hint(plan: _Plan) -> str:
     if plan.encoder is not None or plan.task == "multilabel":
         return ""
+    if plan.task == "binary" and plan.score_cols:
+        return (
+            " (one --y-score column means a binary task with 0/1 labels: for other labels "
+            "give --pos-label or --labels; for multiclass give one score column per class)"
+        )
     if plan.task == "binary":
         return (
             " (binary integer labels must be 0/1: for other labels give --pos-label or "
