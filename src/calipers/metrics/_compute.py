@@ -325,9 +325,7 @@ def samples_prf(rows: np.ndarray, weights: np.ndarray | None = None, *, beta: fl
         ``{"precision": float, "recall": float, "f-score": float, "jaccard": float}``.
     """
     rows = np.asarray(rows)
-    true = rows[:, 0].astype(np.intp)
-    pred = rows[:, 1].astype(np.intp)
-    both = rows[:, 2].astype(np.intp)
+    true, pred, both = rows[:, 0], rows[:, 1], rows[:, 2]
     if weights is not None:
         weights = np.asarray(weights)
         true, pred, both = true * weights, pred * weights, both * weights
