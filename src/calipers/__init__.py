@@ -30,7 +30,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from calipers import backends, errors, export, metrics, plugins, search
     from calipers.metrics import metric
 
-__all__ = ["__version__", "hookimpl", *_LAZY]
+__all__ = [
+    "__version__",
+    "backends",
+    "errors",
+    "export",
+    "hookimpl",
+    "metric",
+    "metrics",
+    "plugins",
+    "search",
+]
 
 
 def __getattr__(name: str) -> Any:

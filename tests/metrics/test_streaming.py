@@ -130,7 +130,7 @@ def test_parity_and_merge(name, k, n, binary, average, zero_division, weighted, 
         # split into batches on several instances, then merge
         cuts = np.sort(rng.integers(0, n + 1, n_batches - 1))
         parts = []
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, n]):
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True):
             m = calipers.metric(name, task=task, **opts)
             m.update(y[lo:hi], p[lo:hi], None if w is None else w[lo:hi])
             parts.append(m)

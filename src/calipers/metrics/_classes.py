@@ -589,7 +589,8 @@ class Suite:
     def compute(self) -> dict[str, Any]:
         """Every metric's value, keyed by name (name[options] when a name repeats)."""
         with self._lock:
-            return {k: m.compute_from(self._state) for k, m in zip(self.keys, self.metrics)}
+            pairs = zip(self.keys, self.metrics, strict=True)
+            return {key: m.compute_from(self._state) for key, m in pairs}
 
     def merge(self, *others: Suite) -> Suite:
         """Add other suites' states (same metrics and options) into this one."""

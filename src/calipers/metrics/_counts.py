@@ -242,10 +242,7 @@ def _as_indicator(x: object, name: str) -> np.ndarray:
     if arr.dtype.kind in "biu":
         return _signed_view(arr)
     if arr.dtype.kind == "f":
-        ok = (arr == 0) | (arr == 1)
-        if not ok.all():
-            r, c = np.argwhere(~ok)[0]
-            raise ValueError(f"{name} must hold 0/1 entries, got {arr[r, c].item()!r} at ({r}, {c})")
+        _raise_not_indicator({name: arr})
         return arr.astype(np.int8)
     raise TypeError(f"{name} must be a numeric 0/1 indicator matrix, got dtype {arr.dtype}")
 
@@ -255,7 +252,9 @@ def _raise_not_indicator(arrays: dict[str, np.ndarray]) -> None:
         bad = np.argwhere((arr != 0) & (arr != 1))
         if bad.size:
             r, c = bad[0]
-            raise ValueError(f"{name} must hold 0/1 entries, got {arr[r, c].item()!r} at ({r}, {c})")
+            raise ValueError(
+                f"{name} must hold 0/1 entries, got {arr[r, c].item()!r} at ({r}, {c})"
+            )
 
 
 def _finish_multilabel(counts: np.ndarray, weighted: np.ndarray | None, L: int,
@@ -471,7 +470,8 @@ def pair_counts(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: object = 
             if not nbad:
                 _, pc = _from_window(lo, counts, weighted, n, total, matrix)
                 classes = _restore_dtype(pc.classes, out_dtype)
-                if out_dtype.kind == "u" and classes.size and not np.all(classes[:-1] <= classes[1:]):
+                wrapped = out_dtype.kind == "u" and not np.all(classes[:-1] <= classes[1:])
+                if wrapped:
                     break  # values above the signed range wrapped: sort through the map
                 pc.classes = classes
                 return pc

@@ -166,7 +166,7 @@ class ConfusionState:
         cnt = np.bincount(inv, minlength=uniq.size)
         wsum = cnt.astype(np.float64) if w is None else np.bincount(inv, weights=w,
                                                                      minlength=uniq.size)
-        return {int(k): [float(c), float(s)] for k, c, s in zip(uniq, cnt, wsum)}
+        return {int(k): [float(c), float(s)] for k, c, s in zip(uniq, cnt, wsum, strict=True)}
 
     def _add_samples(self, hist: dict[int, list[float]]) -> None:
         for key, (c, s) in hist.items():
