@@ -68,6 +68,31 @@ cdef inline Py_ssize_t _row(Py_ssize_t cells) noexcept nogil:
     return ((cells + PAD - 1) // PAD) * PAD
 
 
+cdef int _alloc_buffers(Py_ssize_t size, bint weighted, int64_t** hist,
+                        double** whist) except -1:
+    """Zeroed per-thread count buffers (and weight buffers when weighted)."""
+    hist[0] = <int64_t*>calloc(size, sizeof(int64_t))
+    whist[0] = <double*>calloc(size, sizeof(double)) if weighted else NULL
+    if hist[0] == NULL or (weighted and whist[0] == NULL):
+        free(hist[0])
+        free(whist[0])
+        raise MemoryError()
+    return 0
+
+
+cdef void _reduce_buffers(int64_t* hist, double* whist, int nt, Py_ssize_t row,
+                          Py_ssize_t cells, int64_t* out, double* wout) noexcept nogil:
+    """Add the per-thread buffers into the caller's contiguous output; free them."""
+    cdef Py_ssize_t c, j
+    for c in range(nt):
+        for j in range(cells):
+            out[j] += hist[c * row + j]
+            if whist != NULL:
+                wout[j] += whist[c * row + j]
+    free(hist)
+    free(whist)
+
+
 # ---------------------------------------------------------------------------
 # binary labels: vectorisable sums instead of a histogram
 # ---------------------------------------------------------------------------
@@ -244,7 +269,7 @@ def matrix_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t
     cdef int64_t* hist
     cdef double* whist = NULL
     cdef int64_t nbad = 0
-    cdef Py_ssize_t c, j, start, stop
+    cdef Py_ssize_t c, start, stop
     cdef int tid
     cdef bint weighted = weight is not None
     if counts.shape[0] != k or counts.shape[1] != k:
@@ -256,14 +281,7 @@ def matrix_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t
         raise ValueError("y_true and y_pred differ in length")
     if n == 0:
         return 0
-    hist = <int64_t*>calloc(nt * row, sizeof(int64_t))
-    if hist == NULL:
-        raise MemoryError()
-    if weighted:
-        whist = <double*>calloc(nt * row, sizeof(double))
-        if whist == NULL:
-            free(hist)
-            raise MemoryError()
+    _alloc_buffers(nt * row, weighted, &hist, &whist)
     with nogil, parallel(num_threads=nt):
         tid = threadid()
         for c in prange(nchunks, schedule="static"):
@@ -278,14 +296,8 @@ def matrix_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t
             else:
                 nbad += _matrix_chunk(&y_true[start], &y_pred[start], stop - start, lo, k,
                                       &hist[tid * row])
-    with nogil:
-        for c in range(nt):
-            for j in range(cells):
-                counts[j // k, j % k] += hist[c * row + j]
-                if weighted:
-                    wcounts[j // k, j % k] += whist[c * row + j]
-    free(hist)
-    free(whist)
+    _reduce_buffers(hist, whist, nt, row, cells, &counts[0, 0],
+                    &wcounts[0, 0] if weighted else <double*>NULL)
     return nbad
 
 
@@ -335,7 +347,7 @@ def sums_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t l
     cdef double* whist = NULL
     cdef const double* wp = NULL
     cdef int64_t nbad = 0
-    cdef Py_ssize_t c, j, start, stop
+    cdef Py_ssize_t c, start, stop
     cdef int tid
     cdef bint weighted = weight is not None
     if counts.shape[0] != 3 or counts.shape[1] != k:
@@ -347,14 +359,7 @@ def sums_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t l
         raise ValueError("y_true and y_pred differ in length")
     if n == 0:
         return 0
-    hist = <int64_t*>calloc(nt * row, sizeof(int64_t))
-    if hist == NULL:
-        raise MemoryError()
-    if weighted:
-        whist = <double*>calloc(nt * row, sizeof(double))
-        if whist == NULL:
-            free(hist)
-            raise MemoryError()
+    _alloc_buffers(nt * row, weighted, &hist, &whist)
     with nogil, parallel(num_threads=nt):
         tid = threadid()
         for c in prange(nchunks, schedule="static"):
@@ -368,14 +373,8 @@ def sums_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t l
             else:
                 nbad += _sums_chunk(&y_true[start], &y_pred[start], <const double*>NULL,
                                     stop - start, lo, k, &hist[tid * row], <double*>NULL)
-    with nogil:
-        for c in range(nt):
-            for j in range(cells):
-                counts[j // k, j % k] += hist[c * row + j]
-                if weighted:
-                    wcounts[j // k, j % k] += whist[c * row + j]
-    free(hist)
-    free(whist)
+    _reduce_buffers(hist, whist, nt, row, cells, &counts[0, 0],
+                    &wcounts[0, 0] if weighted else <double*>NULL)
     return nbad
 
 
@@ -447,7 +446,7 @@ cdef int64_t _score_kernel(const label_t[::1] y_true, const score_t[:, ::1] scor
     cdef int64_t* hist
     cdef double* whist = NULL
     cdef int64_t nbad = 0
-    cdef Py_ssize_t c, j, start, stop
+    cdef Py_ssize_t c, start, stop
     cdef int tid
     cdef bint weighted = weight is not None
     if scores.shape[0] != n:
@@ -461,14 +460,7 @@ cdef int64_t _score_kernel(const label_t[::1] y_true, const score_t[:, ::1] scor
         raise ValueError("weighted counting needs k x k wcounts and n weights")
     if n == 0:
         return 0
-    hist = <int64_t*>calloc(nt * row, sizeof(int64_t))
-    if hist == NULL:
-        raise MemoryError()
-    if weighted:
-        whist = <double*>calloc(nt * row, sizeof(double))
-        if whist == NULL:
-            free(hist)
-            raise MemoryError()
+    _alloc_buffers(nt * row, weighted, &hist, &whist)
     with nogil, parallel(num_threads=nt):
         tid = threadid()
         for c in prange(nchunks, schedule="static"):
@@ -486,14 +478,8 @@ cdef int64_t _score_kernel(const label_t[::1] y_true, const score_t[:, ::1] scor
                                          &weight[start] if weighted else <const double*>NULL,
                                          stop - start, threshold, &hist[tid * row],
                                          &whist[tid * row] if weighted else <double*>NULL)
-    with nogil:
-        for c in range(nt):
-            for j in range(cells):
-                counts[j // k, j % k] += hist[c * row + j]
-                if weighted:
-                    wcounts[j // k, j % k] += whist[c * row + j]
-    free(hist)
-    free(whist)
+    _reduce_buffers(hist, whist, nt, row, cells, &counts[0, 0],
+                    &wcounts[0, 0] if weighted else <double*>NULL)
     return nbad
 
 
@@ -586,7 +572,7 @@ cdef int64_t _ml_kernel(const label_t[:, ::1] y_true, const label2_t[:, ::1] y_p
     cdef int64_t* hist
     cdef double* whist = NULL
     cdef int64_t nbad = 0
-    cdef Py_ssize_t c, j, start, stop
+    cdef Py_ssize_t c, start, stop
     cdef int tid
     cdef bint weighted = weight is not None
     cdef bint use_scores = scores is not None
@@ -612,14 +598,7 @@ cdef int64_t _ml_kernel(const label_t[:, ::1] y_true, const label2_t[:, ::1] y_p
     nt = omp.omp_get_max_threads()
     if nchunks < nt:
         nt = <int>nchunks
-    hist = <int64_t*>calloc(nt * row, sizeof(int64_t))
-    if hist == NULL:
-        raise MemoryError()
-    if weighted:
-        whist = <double*>calloc(nt * row, sizeof(double))
-        if whist == NULL:
-            free(hist)
-            raise MemoryError()
+    _alloc_buffers(nt * row, weighted, &hist, &whist)
     with nogil, parallel(num_threads=nt):
         tid = threadid()
         for c in prange(nchunks, schedule="static"):
@@ -635,14 +614,8 @@ cdef int64_t _ml_kernel(const label_t[:, ::1] y_true, const label2_t[:, ::1] y_p
                               stop - start, L, &hist[tid * row],
                               &whist[tid * row] if weighted else <double*>NULL,
                               &per_sample[start, 0] if keep else <int32_t*>NULL)
-    with nogil:
-        for c in range(nt):
-            for j in range(cells):
-                counts[j] += hist[c * row + j]
-                if weighted:
-                    wcounts[j] += whist[c * row + j]
-    free(hist)
-    free(whist)
+    _reduce_buffers(hist, whist, nt, row, cells, &counts[0],
+                    &wcounts[0] if weighted else <double*>NULL)
     return nbad
 
 

@@ -8,7 +8,23 @@ import threading
 from typing import Any, ClassVar
 
 
-class Metric(abc.ABC):
+class Locked:
+    """Mixin for objects guarded by ``self._lock``: pickling and copying drop the lock
+    and give the copy a fresh one (a lock cannot be pickled or shared)."""
+
+    _lock: threading.RLock
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+
+class Metric(Locked, abc.ABC):
     """A streaming metric: a small mergeable state plus a final computation.
 
     Subclasses set ``name`` (the registry key) and implement :meth:`update`,
@@ -72,15 +88,6 @@ class Metric(abc.ABC):
             with self._lock:
                 self._merge_state(snapshot)
         return self
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Metric:
         new = type(self).__new__(type(self))

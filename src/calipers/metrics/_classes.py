@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from collections.abc import Iterable, Sequence
@@ -10,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from calipers.metrics import _compute
-from calipers.metrics._base import Metric
+from calipers.metrics._base import Locked, Metric
 from calipers.metrics._state import ConfusionState, check_task
 
 AVERAGES = ("binary", "micro", "macro", "weighted", "samples", "none")
@@ -504,7 +505,7 @@ def metric(name: str, **options: Any) -> Metric:
     return cls(**options)
 
 
-class Suite:
+class Suite(Locked):
     """Several confusion metrics computed from ONE shared state in one pass.
 
     Parameters
@@ -601,8 +602,6 @@ class Suite:
                     other.keys != self.keys:
                 raise ValueError("cannot merge suites with different metrics or options")
             with other._lock:
-                import copy
-
                 snapshot = copy.deepcopy(other._state)
             with self._lock:
                 self._state.merge(snapshot)
@@ -623,14 +622,6 @@ class Suite:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._state.load_state_dict(state["state"])
 
-    def __getstate__(self) -> dict[str, Any]:
-        d = self.__dict__.copy()
-        d.pop("_lock", None)
-        return d
-
-    def __setstate__(self, d: dict[str, Any]) -> None:
-        self.__dict__.update(d)
-        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"Suite({self.keys}, {self._state.options})"

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from calipers.metrics import _counts
+from calipers.metrics._base import Locked
 
 TASKS = ("binary", "multiclass", "multilabel")
 
@@ -44,7 +45,7 @@ def check_task(task: str, num_classes: int | None, num_labels: int | None) -> in
     return int(num_labels)
 
 
-class ConfusionState:
+class ConfusionState(Locked):
     """Confusion counts for one task, updated batch by batch and merged exactly.
 
     Binary and multiclass tasks keep a k x k matrix of counts (int64, exact at any
@@ -255,12 +256,3 @@ class ConfusionState:
             self.samples = {int(k): [float(v[0]), float(v[1])]
                             for k, v in state.get("samples", {}).items()}
             self.n = int(state["n"])
-
-    def __getstate__(self) -> dict[str, Any]:
-        d = self.__dict__.copy()
-        d.pop("_lock", None)
-        return d
-
-    def __setstate__(self, d: dict[str, Any]) -> None:
-        self.__dict__.update(d)
-        self._lock = threading.RLock()
