@@ -66,7 +66,8 @@ def as_label_array(x: object, name: str, ndim: int = 1) -> np.ndarray:
     if kind == "f":
         if arr.size and not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} contains NaN or infinity")
-        as_int = arr.astype(np.int64)
+        with np.errstate(invalid="ignore"):  # out-of-range floats fail the check below
+            as_int = arr.astype(np.int64)
         if arr.size and not np.array_equal(as_int, arr):
             bad = arr.ravel()[np.flatnonzero(as_int.ravel() != arr.ravel())[0]].item()
             raise ValueError(f"{name} must hold integer labels, got {bad!r}")
