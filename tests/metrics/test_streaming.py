@@ -301,3 +301,17 @@ def test_torch_tensors_are_accepted():
     m = calipers.metric("f1", task="binary")
     m.update(y, p)
     assert m.compute() == pytest.approx(skm.f1_score(y.numpy(), (p.numpy() >= 0.5)))
+
+
+def test_specificity_zero_division_warns_like_sklearn_ratios():
+    from calipers.metrics import UndefinedMetricWarning
+
+    m = calipers.metric("specificity", task="binary")
+    m.update([1, 1], [1, 0])  # no negative samples
+    with pytest.warns(UndefinedMetricWarning, match="Specificity is ill-defined"):
+        assert m.compute() == 0.0
+    m = calipers.metric("specificity", task="binary", zero_division=1)
+    m.update([1, 1], [1, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert m.compute() == 1.0

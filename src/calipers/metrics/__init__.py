@@ -15,15 +15,12 @@ Drop-ins for ``sklearn.metrics`` with the same signatures, results and warnings:
 
 from calipers.metrics._base import Metric
 from calipers.metrics._classes import (
-    AVERAGES,
     BUILTIN_METRICS,
-    DEFAULT_METRICS,
     F1,
     Accuracy,
     BalancedAccuracy,
     CohenKappa,
     ConfusionMatrix,
-    ConfusionMetric,
     FBeta,
     HammingLoss,
     Jaccard,
@@ -31,13 +28,13 @@ from calipers.metrics._classes import (
     Precision,
     Recall,
     Specificity,
-    Suite,
-    metric,
 )
 from calipers.metrics._compute import UndefinedMetricWarning
+from calipers.metrics._confusion_metric import AVERAGES, ConfusionMetric
 from calipers.metrics._functional import *  # noqa: F403
 from calipers.metrics._functional import __all__ as _functional_all
 from calipers.metrics._state import ConfusionState
+from calipers.metrics._suite import DEFAULT_METRICS, Suite, metric
 
 __all__ = [
     "AVERAGES",
