@@ -134,11 +134,10 @@ class Accuracy(ConfusionMetric):
     uses_average = False
 
     def compute_from(self, state: ConfusionState) -> Any:
-        total = float(state.values.sum()) if state.task != "multilabel" else None
         if state.task == "multilabel":
             rows = state.sums()[3]  # weight of all rows
             return _compute.ratio(state.exact_matches(), rows)
-        return _compute.ratio(float(np.trace(state.values)), total)
+        return _compute.ratio(float(np.trace(state.values)), float(state.values.sum()))
 
 
 class HammingLoss(ConfusionMetric):
