@@ -25,7 +25,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 from calipers.metrics import _functional as F  # noqa: E402
-from calipers.metrics._targets import InvalidParameterError  # noqa: E402
+from calipers.metrics._params import InvalidParameterError  # noqa: E402
 
 NAMES = [n for n in F.__all__ if n != "UndefinedMetricWarning"]
 SET_WISE = ["precision_score", "recall_score", "f1_score", "fbeta_score", "jaccard_score",
