@@ -1,0 +1,208 @@
+"""The result of an evaluation (:class:`EvalReport`) and its table and JSON formats."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from calipers.evaluate._labels import python_value
+
+__all__ = ["EvalReport", "format_json", "format_table"]
+
+
+@dataclass
+class EvalReport:
+    """What ``calipers eval`` computed, before formatting.
+
+    Attributes
+    ----------
+    file : str
+        The evaluated file.
+    n_samples : int
+        Rows read.
+    task : str
+        ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
+    task_note : str
+        How the task was chosen (``"given"`` or the inference rule).
+    classes : list
+        Class names in code order (labels: column names for multilabel).
+    metrics : dict
+        Metric name to value (a float, or an array per class / a confusion matrix).
+    positive_label : object, optional
+        The positive class (binary only).
+    average : str, optional
+        The average used by metrics that average (``None`` for multilabel defaults).
+    threshold : float, optional
+        The score threshold (binary / multilabel scores only).
+    columns : dict
+        The columns read, by role.
+    """
+
+    file: str
+    n_samples: int
+    task: str
+    task_note: str
+    classes: list[Any]
+    metrics: dict[str, Any]
+    positive_label: Any = None
+    average: str | None = None
+    threshold: float | None = None
+    columns: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready Python values (NaN becomes ``None``)."""
+        out: dict[str, Any] = {
+            "file": self.file,
+            "n_samples": self.n_samples,
+            "task": self.task,
+            "task_note": self.task_note,
+            "classes": [python_value(c) for c in self.classes],
+        }
+        if self.task == "binary":
+            out["positive_label"] = python_value(self.positive_label)
+        out["average"] = self.average
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        out["columns"] = self.columns
+        out["metrics"] = {k: _json_value(v) for k, v in self.metrics.items()}
+        return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_json_value(v) for v in value] if value.ndim else _json_value(value.item())
+    value = python_value(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def format_table(report: EvalReport) -> str:
+    """Format a report as aligned plain text.
+
+    Parameters
+    ----------
+    report : EvalReport
+        What :func:`evaluate` returned.
+
+    Returns
+    -------
+    str
+        A header line (file, rows, task), a line with the classes and options, the
+        metric table (one row per class for per-class values) and, when requested, the
+        confusion matrix.
+    """
+    lines = [f"file: {report.file}   rows: {report.n_samples}   task: {report.task}"]
+    detail = []
+    if report.task_note and report.task_note != "given":
+        detail.append(f"task {report.task_note}")
+    kind = "labels" if report.task == "multilabel" else "classes"
+    detail.append(f"{kind}: {_names_preview(report.classes)}")
+    if report.task == "binary":
+        detail.append(f"positive: {report.positive_label}")
+    detail.append(f"average: {report.average}")
+    if report.threshold is not None:
+        detail.append(f"threshold: {report.threshold:g}")
+    lines.append("   ".join(detail))
+    lines.append("")
+
+    names = [str(c) for c in report.classes]
+    rows: list[tuple[str, str, str]] = []
+    matrices = []
+    for key, value in report.metrics.items():
+        arr = np.asarray(value)
+        if key.startswith("confusion_matrix") and arr.ndim >= 2:
+            matrices.append((key, arr))
+        elif arr.ndim == 0:
+            rows.append((key, "", _fmt(float(arr))))
+        else:
+            labels = names if len(names) == arr.size else [str(i) for i in range(arr.size)]
+            rows.extend(
+                (key, lab, _fmt(float(v))) for lab, v in zip(labels, arr.ravel(), strict=True)
+            )
+    if rows:
+        per_class = any(r[1] for r in rows)
+        header = (
+            "metric",
+            ("label" if kind == "labels" else "class") if per_class else "",
+            "value",
+        )
+        table = [header, *rows]
+        w0 = max(len(r[0]) for r in table)
+        w1 = max(len(r[1]) for r in table)
+        w2 = max(len(r[2]) for r in table)
+        for a, b, c in table:
+            middle = f"  {b:<{w1}}" if per_class else ""
+            lines.append(f"{a:<{w0}}{middle}  {c:>{w2}}".rstrip())
+    for key, arr in matrices:
+        if rows or key != matrices[0][0]:
+            lines.append("")
+        lines.extend(_format_matrix(key, arr, names))
+    return "\n".join(lines) + "\n"
+
+
+def _names_preview(names: Sequence[Any], n: int = 12) -> str:
+    shown = ", ".join(str(x) for x in list(names)[:n])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+def _fmt(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if value == 0 or 1e-3 <= abs(value) < 1e6:
+        return f"{value:.6f}"
+    return f"{value:.6g}"
+
+
+def _fmt_count(value: float) -> str:
+    if math.isfinite(value) and value == round(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def _format_matrix(key: str, arr: np.ndarray, names: list[str]) -> list[str]:
+    if arr.ndim == 3:  # multilabel: one 2 x 2 table per label
+        labels = names if len(names) == arr.shape[0] else [str(i) for i in range(arr.shape[0])]
+        table = [["label", "tn", "fp", "fn", "tp"]]
+        table += [
+            [lab, *(_fmt_count(float(x)) for x in m.ravel())]
+            for lab, m in zip(labels, arr, strict=True)
+        ]
+        title = f"{key} per label (tn fp / fn tp)"
+    else:
+        labels = names if len(names) == arr.shape[0] else [str(i) for i in range(arr.shape[0])]
+        table = [["true \\ pred", *labels]]
+        table += [
+            [lab, *(_fmt_count(float(x)) for x in row)]
+            for lab, row in zip(labels, arr, strict=True)
+        ]
+        title = f"{key} (rows: true class, columns: predicted class)"
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    out = [title]
+    for r in table:
+        cells = [f"{r[0]:<{widths[0]}}"] + [
+            f"{x:>{w}}" for x, w in zip(r[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells))
+    return out
+
+
+def format_json(report: EvalReport) -> str:
+    """Format a report as one JSON object (NaN as ``null``).
+
+    Parameters
+    ----------
+    report : EvalReport
+        What :func:`evaluate` returned.
+
+    Returns
+    -------
+    str
+        ``{"file", "n_samples", "task", "classes", "metrics", ...}`` and a newline.
+    """
+    return json.dumps(report.to_dict(), indent=2) + "\n"
