@@ -24,16 +24,18 @@ _LAZY = {
     "search": ("calipers.search", None),
     "export": ("calipers.export", None),
     "errors": ("calipers.errors", None),
+    "evaluate": ("calipers.evaluate", None),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from calipers import backends, errors, export, metrics, plugins, search
+    from calipers import backends, errors, evaluate, export, metrics, plugins, search
     from calipers.metrics import metric
 
 __all__ = [
     "__version__",
     "backends",
     "errors",
+    "evaluate",
     "export",
     "hookimpl",
     "metric",
