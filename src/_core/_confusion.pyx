@@ -253,54 +253,6 @@ cdef int64_t _matrix_chunk_w(const label_t* t, const label2_t* p, const double* 
     return nbad
 
 
-def matrix_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t lo,
-                  int64_t k, int64_t[:, ::1] counts, double[:, ::1] wcounts=None,
-                  const double[::1] weight=None):
-    """Add the pair counts of labels in ``[lo, lo + k)`` to ``counts`` (k x k).
-
-    With ``weight``, also add the weights to ``wcounts``. Returns the number of pairs
-    with an entry outside the window (those are not counted).
-    """
-    cdef Py_ssize_t n = y_true.shape[0]
-    cdef Py_ssize_t nchunks = (n + CHUNK - 1) // CHUNK
-    cdef int nt = _nthreads(n)
-    cdef Py_ssize_t cells = k * k
-    cdef Py_ssize_t row = _row(cells)
-    cdef int64_t* hist
-    cdef double* whist = NULL
-    cdef int64_t nbad = 0
-    cdef Py_ssize_t c, start, stop
-    cdef int tid
-    cdef bint weighted = weight is not None
-    if counts.shape[0] != k or counts.shape[1] != k:
-        raise ValueError("counts must be k x k")
-    if weighted and (wcounts is None or wcounts.shape[0] != k or wcounts.shape[1] != k
-                     or weight.shape[0] != n):
-        raise ValueError("weighted counting needs k x k wcounts and n weights")
-    if y_pred.shape[0] != n:
-        raise ValueError("y_true and y_pred differ in length")
-    if n == 0:
-        return 0
-    _alloc_buffers(nt * row, weighted, &hist, &whist)
-    with nogil, parallel(num_threads=nt):
-        tid = threadid()
-        for c in prange(nchunks, schedule="static"):
-            start = c * CHUNK
-            stop = start + CHUNK
-            if stop > n:
-                stop = n
-            if weighted:
-                nbad += _matrix_chunk_w(&y_true[start], &y_pred[start], &weight[start],
-                                        stop - start, lo, k, &hist[tid * row],
-                                        &whist[tid * row])
-            else:
-                nbad += _matrix_chunk(&y_true[start], &y_pred[start], stop - start, lo, k,
-                                      &hist[tid * row])
-    _reduce_buffers(hist, whist, nt, row, cells, &counts[0, 0],
-                    &wcounts[0, 0] if weighted else <double*>NULL)
-    return nbad
-
-
 # ---------------------------------------------------------------------------
 # labels in [lo, lo + k): per-class sums only (true, pred, both), for large k
 # ---------------------------------------------------------------------------
@@ -331,32 +283,35 @@ cdef int64_t _sums_chunk(const label_t* t, const label2_t* p, const double* w, P
     return nbad
 
 
-def sums_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t lo, int64_t k,
-                int64_t[:, ::1] counts, double[:, ::1] wcounts=None,
-                const double[::1] weight=None):
-    """Add per-class sums to ``counts`` (3 x k: true, pred, both-equal).
+cdef int _check_out(object counts, object wcounts, object weight, Py_ssize_t rows,
+                    Py_ssize_t cols) except -1:
+    if cols < 1 or counts.shape[0] != rows or counts.shape[1] != cols:
+        raise ValueError(f"counts must be {rows} x {cols} with {cols} >= 1")
+    if weight is not None and (wcounts is None or wcounts.shape[0] != rows
+                               or wcounts.shape[1] != cols):
+        raise ValueError(f"weighted counting needs {rows} x {cols} wcounts")
+    return 0
 
-    Same contract as :func:`matrix_labels`, in O(k) memory for many classes.
-    """
+
+cdef int64_t _pair_kernel(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t lo,
+                          int64_t k, bint sums, int64_t* out, double* wout,
+                          const double[::1] weight) except -1:
+    # Shared driver of matrix_labels (k x k cells) and sums_labels (3 x k cells).
     cdef Py_ssize_t n = y_true.shape[0]
     cdef Py_ssize_t nchunks = (n + CHUNK - 1) // CHUNK
     cdef int nt = _nthreads(n)
-    cdef Py_ssize_t cells = 3 * k
+    cdef Py_ssize_t cells = 3 * k if sums else k * k
     cdef Py_ssize_t row = _row(cells)
     cdef int64_t* hist
     cdef double* whist = NULL
-    cdef const double* wp = NULL
     cdef int64_t nbad = 0
     cdef Py_ssize_t c, start, stop
     cdef int tid
     cdef bint weighted = weight is not None
-    if counts.shape[0] != 3 or counts.shape[1] != k:
-        raise ValueError("counts must be 3 x k")
-    if weighted and (wcounts is None or wcounts.shape[0] != 3 or wcounts.shape[1] != k
-                     or weight.shape[0] != n):
-        raise ValueError("weighted counting needs 3 x k wcounts and n weights")
     if y_pred.shape[0] != n:
         raise ValueError("y_true and y_pred differ in length")
+    if weighted and weight.shape[0] != n:
+        raise ValueError("weight differs in length from y_true")
     if n == 0:
         return 0
     _alloc_buffers(nt * row, weighted, &hist, &whist)
@@ -367,15 +322,45 @@ def sums_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t l
             stop = start + CHUNK
             if stop > n:
                 stop = n
-            if weighted:
-                nbad += _sums_chunk(&y_true[start], &y_pred[start], &weight[start],
-                                    stop - start, lo, k, &hist[tid * row], &whist[tid * row])
+            if sums:
+                nbad += _sums_chunk(&y_true[start], &y_pred[start],
+                                    &weight[start] if weighted else <const double*>NULL,
+                                    stop - start, lo, k, &hist[tid * row],
+                                    &whist[tid * row] if weighted else <double*>NULL)
+            elif weighted:
+                nbad += _matrix_chunk_w(&y_true[start], &y_pred[start], &weight[start],
+                                        stop - start, lo, k, &hist[tid * row],
+                                        &whist[tid * row])
             else:
-                nbad += _sums_chunk(&y_true[start], &y_pred[start], <const double*>NULL,
-                                    stop - start, lo, k, &hist[tid * row], <double*>NULL)
-    _reduce_buffers(hist, whist, nt, row, cells, &counts[0, 0],
-                    &wcounts[0, 0] if weighted else <double*>NULL)
+                nbad += _matrix_chunk(&y_true[start], &y_pred[start], stop - start, lo, k,
+                                      &hist[tid * row])
+    _reduce_buffers(hist, whist, nt, row, cells, out, wout)
     return nbad
+
+
+def matrix_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t lo,
+                  int64_t k, int64_t[:, ::1] counts, double[:, ::1] wcounts=None,
+                  const double[::1] weight=None):
+    """Add the pair counts of labels in ``[lo, lo + k)`` to ``counts`` (k x k).
+
+    With ``weight``, also add the weights to ``wcounts``. Returns the number of pairs
+    with an entry outside the window (those are not counted).
+    """
+    _check_out(counts, wcounts, weight, k, k)
+    return _pair_kernel(y_true, y_pred, lo, k, False, &counts[0, 0],
+                        &wcounts[0, 0] if weight is not None else <double*>NULL, weight)
+
+
+def sums_labels(const label_t[::1] y_true, const label2_t[::1] y_pred, int64_t lo, int64_t k,
+                int64_t[:, ::1] counts, double[:, ::1] wcounts=None,
+                const double[::1] weight=None):
+    """Add per-class sums to ``counts`` (3 x k: true, pred, both-equal).
+
+    Same contract as :func:`matrix_labels`, in O(k) memory for many classes.
+    """
+    _check_out(counts, wcounts, weight, 3, k)
+    return _pair_kernel(y_true, y_pred, lo, k, True, &counts[0, 0],
+                        &wcounts[0, 0] if weight is not None else <double*>NULL, weight)
 
 
 # ---------------------------------------------------------------------------
