@@ -29,6 +29,13 @@ def _torch(y_true: np.ndarray, y_pred: np.ndarray):
     return torch.from_numpy(y_true), torch.from_numpy(y_pred)
 
 
+def _streaming(labels: tuple[np.ndarray, np.ndarray], name: str, **options):
+    """A fresh streaming metric: update with every label, then compute."""
+    m = calipers.metric(name, **options)
+    m.update(*labels)
+    return m.compute()
+
+
 def _tm():
     return pytest.importorskip("torchmetrics.functional.classification")
 
@@ -41,12 +48,7 @@ class TestBinaryConfusion:
         np.testing.assert_array_equal(out.sum(), binary_labels[0].size)
 
     def test_calipers_streaming(self, benchmark, binary_labels):
-        def run():
-            m = calipers.metric("confusion_matrix", task="binary")
-            m.update(*binary_labels)
-            return m.compute()
-
-        benchmark(run)
+        benchmark(_streaming, binary_labels, "confusion_matrix", task="binary")
 
     def test_bandwidth_probe(self, benchmark, binary_labels):
         benchmark(bandwidth_probe, *binary_labels)
@@ -70,12 +72,7 @@ class TestBinaryF1:
         assert benchmark(cm.f1_score, *binary_labels) == pytest.approx(ref, rel=1e-12)
 
     def test_calipers_streaming(self, benchmark, binary_labels):
-        def run():
-            m = calipers.metric("f1", task="binary")
-            m.update(*binary_labels)
-            return m.compute()
-
-        benchmark(run)
+        benchmark(_streaming, binary_labels, "f1", task="binary")
 
     def test_bandwidth_probe(self, benchmark, binary_labels):
         benchmark(bandwidth_probe, *binary_labels)
@@ -95,12 +92,8 @@ class TestMulticlassConfusion:
         benchmark(cm.confusion_matrix, *multiclass_labels)
 
     def test_calipers_streaming(self, benchmark, multiclass_labels):
-        def run():
-            m = calipers.metric("confusion_matrix", task="multiclass", num_classes=10)
-            m.update(*multiclass_labels)
-            return m.compute()
-
-        benchmark(run)
+        benchmark(_streaming, multiclass_labels, "confusion_matrix", task="multiclass",
+                  num_classes=10)
 
     def test_bandwidth_probe(self, benchmark, multiclass_labels):
         benchmark(bandwidth_probe, *multiclass_labels)
@@ -126,12 +119,8 @@ class TestMulticlassF1:
         assert out == pytest.approx(ref, rel=1e-12)
 
     def test_calipers_streaming(self, benchmark, multiclass_labels):
-        def run():
-            m = calipers.metric("f1", task="multiclass", num_classes=10, average="macro")
-            m.update(*multiclass_labels)
-            return m.compute()
-
-        benchmark(run)
+        benchmark(_streaming, multiclass_labels, "f1", task="multiclass", num_classes=10,
+                  average="macro")
 
     def test_bandwidth_probe(self, benchmark, multiclass_labels):
         benchmark(bandwidth_probe, *multiclass_labels)

@@ -18,12 +18,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
 FIELDS = {"name", "dist", "version", "builtin", "status", "reason", "provides"}
 
 
-@pytest.fixture(autouse=True)
-def fresh_host(monkeypatch):
-    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
-    plugins.reload()
-    yield
-    plugins.reload()
+# Every test starts and ends with plugins unloaded and the env switch unset.
+pytestmark = pytest.mark.usefixtures("fresh_host")
 
 
 @pytest.fixture

@@ -27,13 +27,8 @@ from calipers.metrics import Metric
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
 
 
-@pytest.fixture(autouse=True)
-def fresh_host(monkeypatch):
-    """Every test starts and ends with plugins unloaded and the env switch unset."""
-    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
-    plugins.reload()
-    yield
-    plugins.reload()
+# Every test starts and ends with plugins unloaded and the env switch unset.
+pytestmark = pytest.mark.usefixtures("fresh_host")
 
 
 @pytest.fixture
