@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from calipers._core import _confusion as core
-from calipers.metrics import _counts
+from calipers.metrics import _counts, _pairs
 
 INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
               np.uint64]
@@ -80,7 +80,7 @@ def test_extreme_int64_labels_do_not_overflow():
     p = np.array([hi, lo, 1, 1], dtype=np.int64)
     with pytest.raises(ValueError):
         _counts.count_labels(t, p, 2)
-    pc = _counts.pair_counts(t, p)
+    pc = _pairs.pair_counts(t, p)
     np.testing.assert_array_equal(pc.classes, [lo, 0, 1, hi])
     assert pc.matrix.sum() == 4 and pc.matrix[0, 3] == 1 and pc.matrix[3, 0] == 1
 
@@ -158,7 +158,7 @@ def test_pair_counts_random(data, k, n, weighted):
     t = (vals[0] + offset).astype(dtype)
     p = (vals[1] + offset).astype(dtype)
     w = data.draw(hnp.arrays(np.float64, n, elements=st.floats(0, 10))) if weighted else None
-    pc = _counts.pair_counts(t, p, w)
+    pc = _pairs.pair_counts(t, p, w)
     classes = np.unique(np.concatenate([t, p]))
     np.testing.assert_array_equal(pc.classes, classes)
     assert pc.classes.dtype == classes.dtype
@@ -174,7 +174,7 @@ def test_pair_counts_many_classes_without_matrix():
     rng = np.random.default_rng(9)
     t = rng.integers(0, 5000, 50_000) * 7
     p = rng.integers(0, 5000, 50_000) * 7
-    pc = _counts.pair_counts(t, p, need_matrix=False)
+    pc = _pairs.pair_counts(t, p, need_matrix=False)
     classes = np.unique(np.concatenate([t, p]))
     np.testing.assert_array_equal(pc.classes, classes)
     assert pc.matrix is None
@@ -212,7 +212,7 @@ def test_fuzz_wrappers_never_crash(data, dt_true, dt_pred, shape_true, shape_pre
         lambda: _counts.count_argmax(t, p, k, w),
         lambda: _counts.multilabel_counts(t, p, w, per_sample=True),
         lambda: _counts.multilabel_threshold(t, p, threshold, w),
-        lambda: _counts.pair_counts(t, p, w),
+        lambda: _pairs.pair_counts(t, p, w),
     ]
     for call in calls:
         try:

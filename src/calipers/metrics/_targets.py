@@ -4,7 +4,7 @@ A clean-room equivalent of scikit-learn's ``type_of_target``, ``_check_targets``
 ``unique_labels``, ``column_or_1d`` and ``check_consistent_length``, with one
 difference of method: for 1-D labels the target type (binary / multiclass) and the
 sorted label set come out of the counting pass
-(:func:`calipers.metrics._counts.pair_counts`) instead of a sort, so integer labels
+(:func:`calipers.metrics._pairs.pair_counts`) instead of a sort, so integer labels
 are read once. Multilabel indicator matrices with 0/1 entries are likewise counted
 in one pass (:mod:`calipers.metrics._indicators`); anything unusual (other values,
 sparse input, odd dtypes) takes a slower path that types the arrays exactly as
@@ -29,12 +29,12 @@ from calipers.metrics._arrays import (
     num_samples,
     raise_not_finite,
 )
-from calipers.metrics._counts import PairCounts, pair_counts
 from calipers.metrics._indicators import (
     IndicatorCounts,
     binary_indicator_counts,
     nonzero_indicator_counts,
 )
+from calipers.metrics._pairs import PairCounts, pair_counts
 
 BINARY = "binary"
 MULTICLASS = "multiclass"
