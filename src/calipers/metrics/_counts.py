@@ -260,6 +260,20 @@ def _finish_multilabel(counts: np.ndarray, weighted: np.ndarray | None, L: int,
                             plain=counts)
 
 
+def _count_multilabel(t: np.ndarray, other: np.ndarray, sample_weight: object,
+                      per_sample: bool, kernel) -> tuple[int, MultilabelCounts]:
+    """Allocate the buffers, run ``kernel(counts, weighted, w, rows)``; return (nbad, counts)."""
+    if t.shape != other.shape:
+        raise ValueError(f"y_true and y_pred differ in shape: {t.shape} != {other.shape}")
+    n, L = t.shape
+    w = None if sample_weight is None else as_weight_array(sample_weight, n)
+    counts = np.zeros(4 * L + 1, dtype=np.int64)
+    weighted = None if w is None else np.zeros(4 * L + 1, dtype=np.float64)
+    rows = np.zeros((n, 3), dtype=np.int32) if per_sample else None
+    nbad = kernel(counts, weighted, w, rows)
+    return nbad, _finish_multilabel(counts, weighted, L, rows, n)
+
+
 def multilabel_counts(y_true: object, y_pred: object, sample_weight: object = None, *,
                       per_sample: bool = False) -> MultilabelCounts:
     """Count two (n, L) 0/1 indicator matrices in one pass.
@@ -268,16 +282,12 @@ def multilabel_counts(y_true: object, y_pred: object, sample_weight: object = No
     """
     t = _as_indicator(y_true, "y_true")
     p = _as_indicator(y_pred, "y_pred")
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred differ in shape: {t.shape} != {p.shape}")
-    n, L = t.shape
-    w = None if sample_weight is None else as_weight_array(sample_weight, n)
-    counts = np.zeros(4 * L + 1, dtype=np.int64)
-    weighted = None if w is None else np.zeros(4 * L + 1, dtype=np.float64)
-    rows = np.zeros((n, 3), dtype=np.int32) if per_sample else None
-    if core.multilabel_labels(t, p, counts, weighted, w, rows):
+    nbad, mc = _count_multilabel(
+        t, p, sample_weight, per_sample,
+        lambda c, wc, w, rows: core.multilabel_labels(t, p, c, wc, w, rows))
+    if nbad:
         _raise_not_indicator({"y_true": np.asarray(y_true), "y_pred": np.asarray(y_pred)})
-    return _finish_multilabel(counts, weighted, L, rows, n)
+    return mc
 
 
 def multilabel_threshold(y_true: object, y_score: object, threshold: float,
@@ -286,15 +296,12 @@ def multilabel_threshold(y_true: object, y_score: object, threshold: float,
     """:func:`multilabel_counts` with predictions ``y_score >= threshold``."""
     t = _as_indicator(y_true, "y_true")
     s = _as_scores(y_score, "y_pred", 2)
-    if t.shape != s.shape:
-        raise ValueError(f"y_true and y_pred differ in shape: {t.shape} != {s.shape}")
-    n, L = t.shape
-    w = None if sample_weight is None else as_weight_array(sample_weight, n)
-    counts = np.zeros(4 * L + 1, dtype=np.int64)
-    weighted = None if w is None else np.zeros(4 * L + 1, dtype=np.float64)
-    rows = np.zeros((n, 3), dtype=np.int32) if per_sample else None
-    if core.multilabel_scores(t, s, float(threshold), counts, weighted, w, rows):
+    thr = float(threshold)
+    nbad, mc = _count_multilabel(
+        t, s, sample_weight, per_sample,
+        lambda c, wc, w, rows: core.multilabel_scores(t, s, thr, c, wc, w, rows))
+    if nbad:
         _raise_not_indicator({"y_true": np.asarray(y_true)})
         bad = np.argwhere(~np.isfinite(s))[0]
         raise ValueError(f"y_pred has a non-finite score at ({bad[0]}, {bad[1]})")
-    return _finish_multilabel(counts, weighted, L, rows, n)
+    return mc
