@@ -16,6 +16,8 @@ EXTRAS: dict[str, str] = {
     "skl2onnx": "onnx",
     "tensorflow": "tfserving",
     "dask": "dask",
+    "distributed": "dask",
+    "matplotlib": "plot",
 }
 
 
