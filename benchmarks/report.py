@@ -3,7 +3,8 @@
 Usage: python benchmarks/report.py .benchmarks/confusion.json [more.json ...]
 
 For each group, every row shows its median and how many times slower it is than
-calipers' function (``x calipers``); the bandwidth row shows the share of the
+calipers (``x calipers``: the "calipers function" row, or "calipers streaming" in a
+group without a function row); the bandwidth row shows the share of the
 measured bandwidth limit that calipers reaches (probe time / calipers time).
 """
 
@@ -45,11 +46,11 @@ def report(paths: list[str]) -> str:
         f"python {info.get('python_version', platform.python_version())}; "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         "",
-        "| group | implementation | median (ms) | x calipers function | note |",
+        "| group | implementation | median (ms) | x calipers | note |",
         "|---|---|---:|---:|---|",
     ]
     for group, rows in groups.items():
-        ref = rows.get("calipers function")
+        ref = rows.get("calipers function") or rows.get("calipers streaming")
         for name, median in sorted(rows.items(), key=lambda kv: kv[1]):
             ratio = f"{median / ref:.1f}" if ref else ""
             note = ""
