@@ -262,6 +262,35 @@ class ConfusionMatrix(ConfusionMetric):
             out = m / m.sum(axis=axis, keepdims=True)
         return np.nan_to_num(out)
 
+    def plot(self, ax: Any = None, *, labels: Any = None, normalize: str | None = None,
+             **kwargs: Any) -> Any:
+        """Draw the matrix with the counts in the cells (multilabel: one panel per label).
+
+        Needs matplotlib (``pip install 'calipers[plot]'``).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            Where to draw (multilabel: ``num_labels`` axes); a new figure by default.
+        labels : sequence, optional
+            Class (or label) names; default 0..k-1.
+        normalize : {None, 'true', 'pred', 'all'}
+            Show normalized values; ``None`` uses this metric's ``normalize`` option.
+        **kwargs
+            ``cmap``, ``values_format``, ``colorbar``, ``title``: see
+            :func:`calipers.metrics._plot.plot_confusion_matrix`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes or numpy.ndarray of Axes
+        """
+        from calipers.metrics._plot import plot_confusion_matrix
+
+        with self._lock:
+            m = self._state.matrix()
+        return plot_confusion_matrix(m, ax, labels=labels,
+                                     normalize=normalize or self.normalize, **kwargs)
+
 
 BUILTIN_METRICS: tuple[type[ConfusionMetric], ...] = (
     Accuracy, Precision, Recall, F1, FBeta, Specificity, BalancedAccuracy, MatthewsCorrCoef,
