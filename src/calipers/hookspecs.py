@@ -144,7 +144,13 @@ def register_backend() -> Iterable[type[Backend]]:
       and without importing its library when that library is not imported yet
       (no array of that type can exist then);
     - callable ``to_numpy(x)``: converts a claimed array to a numpy array, without
-      copying when the memory already is on the host.
+      copying when the memory already is on the host;
+    - optionally, for arrays split into partitions computed elsewhere (dask):
+      ``partitioned = True`` and callable ``map_update(metric, args, kwargs)``. Every
+      metric's ``update`` then hands calls whose arguments this backend claims to
+      ``map_update``, which updates one ``metric.empty_clone()`` per aligned
+      partition and merges them into ``metric``: the same result as the update in
+      memory, and ``metric`` unchanged if any partition fails.
 
     .. versionadded:: 0.1.0
     """

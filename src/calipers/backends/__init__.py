@@ -8,23 +8,37 @@ their input. Plugins add backends with the ``register_backend`` hook; the host s
 
 :func:`backend_for` picks the backend of a value: the first plugin backend that
 accepts it, else numpy.
+
+A backend may also be *partitioned* (:attr:`Backend.partitioned`): its arrays are
+split into partitions that live elsewhere (dask, and other out-of-core or
+distributed array libraries). Then :class:`calipers.metrics.Metric` does not convert
+the arrays at all: it hands the whole ``update`` call to
+:meth:`Backend.map_update`, which updates an empty clone of the metric per
+partition and merges the partition states into the metric.
+:func:`partitioned_backend` finds the backend that claims a call's arguments.
 """
 
 from __future__ import annotations
 
 import abc
 import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 import calipers
 
-__all__ = ["Backend", "NumpyBackend", "backend_for"]
+__all__ = ["Backend", "NumpyBackend", "backend_for", "partitioned_backend"]
 
 # Exact types that only numpy can mean; checked first so that the common case does
 # not load the plugin registry or ask every plugin backend.
 _NUMPY_FAST_TYPES = (np.ndarray, list, tuple)
+#: Exact types of ``update`` arguments that no partitioned backend can claim: numpy
+#: input and plain options. :func:`partitioned_backend` skips them without asking.
+PLAIN_TYPES: frozenset[type] = frozenset(
+    {np.ndarray, list, tuple, type(None), bool, int, float, str, dict}
+)
 
 
 class Backend(abc.ABC):
@@ -35,6 +49,17 @@ class Backend(abc.ABC):
     :meth:`accepts` and :meth:`to_numpy`, then are returned from a plugin's
     ``register_backend`` hook.
 
+    Optional capability, partitioned updates: a backend whose arrays are split
+    into partitions computed elsewhere (dask) sets :attr:`partitioned` to ``True``
+    and implements :meth:`map_update`. Every metric's ``update`` then routes a call
+    whose array arguments this backend claims to ``map_update(metric, args,
+    kwargs)`` instead of converting them with :meth:`to_numpy`; the backend updates
+    one empty clone of the metric (:meth:`calipers.metrics.Metric.empty_clone`) per
+    partition and merges those states into the metric. Its contract: the result
+    equals ``metric.update`` on the whole arrays in memory, and a failure in any
+    partition leaves ``metric`` unchanged. A backend that is not partitioned
+    (the default) is served by :meth:`to_numpy`.
+
     Later versions may add optional methods that run metric or optimizer kernels
     natively on the backend's arrays (for instance keeping a metric's state on a
     GPU); a backend that does not define them is served by :meth:`to_numpy`.
@@ -42,6 +67,9 @@ class Backend(abc.ABC):
 
     #: Registry name, e.g. ``"torch"``.
     name: ClassVar[str] = ""
+    #: Whether the backend runs whole metric updates partition by partition
+    #: (:meth:`map_update`); ``False``: its arrays are converted by :meth:`to_numpy`.
+    partitioned: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -61,6 +89,34 @@ class Backend(abc.ABC):
         Returns a view sharing ``x``'s memory when it already lives in host memory
         in a numpy-compatible layout, and a copy otherwise (e.g. GPU memory).
         """
+
+    @classmethod
+    def map_update(cls, metric: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        """Run ``metric.update(*args, **kwargs)`` partition by partition.
+
+        Only called on a backend with :attr:`partitioned` true, when it claims at
+        least one of the arguments. Implementations build one empty clone of
+        ``metric`` per partition (``metric.empty_clone()``: same options, no data),
+        update it with that partition of every claimed argument, and merge all the
+        partition states into ``metric`` only once every partition succeeded.
+
+        Parameters
+        ----------
+        metric : Metric
+            The metric being updated (anything with ``update``, ``merge`` and
+            ``empty_clone``).
+        args, kwargs
+            The arguments of the ``update`` call, as given.
+
+        Raises
+        ------
+        NotImplementedError
+            From this base: the backend is not partitioned.
+        """
+        raise NotImplementedError(
+            f"backend {cls.name!r} is not partitioned: its arrays reach metrics "
+            "through to_numpy"
+        )
 
 
 class NumpyBackend(Backend):
@@ -134,3 +190,49 @@ def backend_for(x: Any) -> type[Backend]:
         "array, or install a plugin whose register_backend hook claims this type "
         "(`calipers plugins` lists the installed ones)."
     )
+
+
+def partitioned_backend(values: Iterable[Any]) -> type[Backend] | None:
+    """Return the partitioned backend that claims any of ``values``, or ``None``.
+
+    Values of an exact type in :data:`PLAIN_TYPES` (numpy arrays, lists, scalars,
+    ``None``...) are skipped without asking any backend, so a call with numpy
+    input never loads the plugin registry.
+
+    Parameters
+    ----------
+    values : iterable
+        The arguments of an ``update`` call (positional and keyword values).
+
+    Returns
+    -------
+    type[Backend] or None
+        The one partitioned backend claiming some of the values; ``None`` when no
+        value is claimed by a partitioned backend.
+
+    Raises
+    ------
+    TypeError
+        If values are claimed by two different partitioned backends.
+    """
+    found: type[Backend] | None = None
+    backends: list[type[Backend]] | None = None
+    for x in values:
+        if type(x) in PLAIN_TYPES:
+            continue
+        if backends is None:
+            from calipers import plugins
+
+            backends = [b for b in plugins.classes("backend") if b.partitioned]
+            if not backends:
+                return None
+        for backend in backends:
+            if backend.accepts(x):
+                if found is not None and found is not backend:
+                    raise TypeError(
+                        f"one update mixes arrays of the partitioned backends "
+                        f"{found.name!r} and {backend.name!r}; convert them to one kind"
+                    )
+                found = backend
+                break
+    return found

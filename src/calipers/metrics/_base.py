@@ -4,8 +4,42 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any, ClassVar
+
+from calipers.backends import PLAIN_TYPES, partitioned_backend
+
+
+def _route_partitioned(update: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a metric's ``update`` so that partitioned arrays (dask) go to their backend.
+
+    Calls whose arguments all have an exact type in
+    :data:`calipers.backends.PLAIN_TYPES` (numpy input, options) run ``update``
+    directly, without any registry lookup.
+    """
+    if getattr(update, "__calipers_routed__", False):
+        return update
+
+    @functools.wraps(update)
+    def routed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for x in args:
+            if type(x) not in PLAIN_TYPES:
+                break
+        else:
+            for x in kwargs.values():
+                if type(x) not in PLAIN_TYPES:
+                    break
+            else:
+                return update(self, *args, **kwargs)
+        backend = partitioned_backend((*args, *kwargs.values()))
+        if backend is None:
+            return update(self, *args, **kwargs)
+        return backend.map_update(self, args, kwargs)
+
+    routed.__calipers_routed__ = True  # type: ignore[attr-defined]
+    return routed
 
 
 class Locked:
@@ -35,6 +69,14 @@ class Metric(Locked, abc.ABC):
     The state must merge exactly: for any split of the data into batches, updating
     separate instances and merging them gives the same :meth:`compute` as one
     instance updated with all of it.
+
+    Partitioned arrays: every subclass's ``update`` accepts, for any of its array
+    arguments (positional or keyword), arrays of a partitioned backend (e.g. dask
+    arrays or a dask DataFrame's columns, with the ``dask`` plugin). Such a call is
+    handed to the backend's :meth:`~calipers.backends.Backend.map_update`, which
+    updates an :meth:`empty_clone` per partition and merges them in, with the same
+    numbers as in memory. The base class wraps each subclass's ``update`` for this
+    at class creation; numpy input takes the direct path (exact type checks only).
     """
 
     #: Registry name, e.g. ``"f1"``.
@@ -42,6 +84,12 @@ class Metric(Locked, abc.ABC):
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        update = cls.__dict__.get("update")
+        if callable(update) and not getattr(update, "__isabstractmethod__", False):
+            cls.update = _route_partitioned(update)  # type: ignore[method-assign]
 
     # -- to implement ------------------------------------------------------
     @abc.abstractmethod
@@ -69,6 +117,18 @@ class Metric(Locked, abc.ABC):
         """Replace the state with one returned by :meth:`state_dict`."""
 
     # -- shared behaviour --------------------------------------------------
+    def empty_clone(self) -> Metric:
+        """Return a new metric with the same options and an empty state.
+
+        Partitioned backends update one per partition. The default copies the
+        metric and resets the copy; a subclass with a large state may override it
+        to build the empty metric from its options directly.
+        """
+        with self._lock:
+            clone = copy.deepcopy(self)
+        clone.reset()
+        return clone
+
     def merge(self, *others: Metric) -> Metric:
         """Add the states of ``others`` into this metric and return it.
 
