@@ -7,6 +7,6 @@ import calipers
 
 @calipers.hookimpl
 def register_metric() -> list[type]:
-    from calipers.metrics import _classes
+    from calipers.metrics import _classes, _ranking_builtin
 
-    return list(_classes.BUILTIN_METRICS)
+    return [*_classes.BUILTIN_METRICS, *_ranking_builtin.SCORE_METRICS]

@@ -1,0 +1,410 @@
+"""Streaming log loss, Brier score, top-k accuracy and NDCG: small exact sum states.
+
+Each metric keeps a few float64 sums (weighted per-sample values, total weight) and
+the int64 sample count, merged by addition; :meth:`compute` equals the scikit-learn
+function (``log_loss``, ``brier_score_loss``, ``top_k_accuracy_score``,
+``ndcg_score``) on all the data, up to floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+
+from calipers.metrics import _rank_core
+from calipers.metrics._base import Metric
+from calipers.metrics._compute import UndefinedMetricWarning
+from calipers.metrics._ranking_base import warn_empty
+from calipers.metrics._ranking_state import parse_scores, parse_weights
+from calipers.metrics._state import check_task, to_numpy
+
+__all__ = ["BrierScore", "LogLoss", "Ndcg", "TopKAccuracy"]
+
+
+class SumMetric(Metric):
+    """Base of metrics whose state is a fixed vector of float64 sums plus a count.
+
+    Subclasses set ``fields`` (names of the sums), implement :meth:`_batch_sums`
+    (validate a batch and return its sums) and :meth:`_value` (the metric from the
+    sums), and list their constructor options in :attr:`options`.
+    """
+
+    name: ClassVar[str] = ""
+    fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        raise NotImplementedError  # pragma: no cover
+
+    def _batch_sums(self, y_true: Any, y_score: Any, sample_weight: Any) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover
+
+    def _value(self, sums: dict[str, float]) -> Any:
+        raise NotImplementedError  # pragma: no cover
+
+    def _add(self, sums: np.ndarray, n: int) -> None:
+        with self._lock:
+            self.sums = self.sums + sums
+            self.n += n
+
+    def update(self, y_true: Any, y_score: Any, sample_weight: Any = None) -> None:
+        """Add a batch; a failed update leaves the state unchanged."""
+        sums, n = self._batch_sums(y_true, y_score, sample_weight)
+        self._add(np.asarray(sums, dtype=np.float64), n)
+
+    def compute(self) -> Any:
+        with self._lock:
+            if self.n == 0:
+                warn_empty(self.name)
+                return float("nan")
+            return self._value(dict(zip(self.fields, self.sums.tolist(), strict=True)))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.sums = np.zeros(len(self.fields), dtype=np.float64)
+            self.n = 0
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples (rows) seen so far."""
+        return self.n
+
+    def _merge_state(self, other: Metric) -> None:
+        assert isinstance(other, SumMetric)
+        if other.options != self.options:
+            raise ValueError(
+                f"cannot merge {self.name} with options {other.options} into {self.options}"
+            )
+        self._add(other.sums, other.n)
+
+    def state_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {"name": self.name, "options": self.options,
+                    "state": {"n": self.n, "sums": self.sums.copy()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("name") != self.name:
+            raise ValueError(f"state is for metric {state.get('name')!r}, not {self.name!r}")
+        if state["options"] != self.options:
+            raise ValueError(
+                f"state has options {state['options']}, this metric has {self.options}"
+            )
+        sums = np.asarray(state["state"]["sums"], dtype=np.float64)
+        if sums.shape != (len(self.fields),):
+            raise ValueError(f"sums have shape {sums.shape}, expected {(len(self.fields),)}")
+        with self._lock:
+            self.sums, self.n = sums.copy(), int(state["state"]["n"])
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({opts})"
+
+
+def _weighted_sum(values: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
+    if w is None:
+        return float(np.sum(values, dtype=np.float64)), float(values.shape[0])
+    return float(np.dot(values.astype(np.float64), w)), float(np.sum(w))
+
+
+def _ratio(num: float, den: float, name: str) -> float:
+    if den == 0:
+        warnings.warn(f"{name}: the sample weights sum to zero; returning NaN.",
+                      UndefinedMetricWarning, stacklevel=4)
+        return float("nan")
+    return num / den
+
+
+class _ProbaMetric(SumMetric):
+    """Probabilities against labels: binary (n,) probabilities of class 1, or
+    multiclass (n, num_classes) rows of class probabilities."""
+
+    tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass")
+
+    def __init__(self, task: str = "binary", *, num_classes: int | None = None) -> None:
+        self.k = check_task(task, num_classes, None)
+        if task not in self.tasks:
+            raise ValueError(f"{self.name} is not defined for task={task!r}; supported: "
+                             f"{', '.join(self.tasks)}")
+        self.task = task
+        self.num_classes = num_classes if task == "multiclass" else None
+        super().__init__()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"task": self.task}
+        if self.num_classes is not None:
+            opts["num_classes"] = self.num_classes
+        return opts
+
+    def _probabilities(self, y_true, y_score, sample_weight, low: str):
+        labels, p, w = parse_scores(self.task, self.k, y_true, y_score, sample_weight,
+                                    score_name="y_proba")
+        if p.size and p.max() > 1:
+            raise ValueError(f"y_prob contains values greater than 1: {p.max()}")
+        if p.size and p.min() < 0:
+            raise ValueError(f"y_prob contains values {low} than 0: {p.min()}")
+        if self.task == "binary":
+            p = np.stack((1 - p, p), axis=1)
+            onehot = np.stack((~labels, labels), axis=1).astype(p.dtype)
+        else:
+            eps = np.finfo(p.dtype).eps
+            if p.size and not np.allclose(p.sum(axis=1), 1, rtol=np.sqrt(eps), atol=0):
+                warnings.warn("The y_prob values do not sum to one. Make sure to pass "
+                              "probabilities.", UserWarning, stacklevel=4)
+            onehot = np.zeros(p.shape, dtype=p.dtype)
+            onehot[np.arange(p.shape[0]), labels] = 1
+        return onehot, p, w
+
+
+class LogLoss(_ProbaMetric):
+    """Log loss (cross-entropy), as ``sklearn.metrics.log_loss`` with
+    ``labels=range(num_classes)``: probabilities are clipped to ``[eps, 1 - eps]``
+    (``eps`` of their dtype).
+
+    Parameters
+    ----------
+    task : {'binary', 'multiclass'}
+    num_classes : int, optional
+    normalize : bool
+        Mean (default) or sum of the per-sample losses.
+    """
+
+    name = "log_loss"
+    fields = ("loss", "weight")
+
+    def __init__(self, task: str = "binary", *, num_classes: int | None = None,
+                 normalize: bool = True) -> None:
+        self.normalize = bool(normalize)
+        super().__init__(task, num_classes=num_classes)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {**super().options, "normalize": self.normalize}
+
+    def _batch_sums(self, y_true, y_score, sample_weight):
+        onehot, p, w = self._probabilities(y_true, y_score, sample_weight, "lower")
+        eps = np.finfo(p.dtype).eps
+        p = np.clip(p, eps, 1 - eps)
+        loss = -np.sum(onehot * np.log(p), axis=1)
+        return _weighted_sum(loss, w), p.shape[0]
+
+    def _value(self, sums):
+        if not self.normalize:
+            return sums["loss"]
+        return _ratio(sums["loss"], sums["weight"], self.name)
+
+
+class BrierScore(_ProbaMetric):
+    """Brier score loss, as ``sklearn.metrics.brier_score_loss`` (binary: mean squared
+    difference of the class-1 probability and the label; multiclass: mean over rows
+    of the squared distance to the one-hot label, with ``labels=range(num_classes)``).
+
+    Parameters
+    ----------
+    task : {'binary', 'multiclass'}
+    num_classes : int, optional
+    scale_by_half : bool or 'auto'
+        Halve the multiclass sum; 'auto' (default) halves for two classes, so binary
+        gives the familiar mean squared error, as scikit-learn.
+    """
+
+    name = "brier_score"
+    fields = ("loss", "weight")
+
+    def __init__(self, task: str = "binary", *, num_classes: int | None = None,
+                 scale_by_half: bool | str = "auto") -> None:
+        if not (scale_by_half == "auto" or isinstance(scale_by_half, (bool, np.bool_))):
+            raise ValueError(f"scale_by_half must be True, False or 'auto', got "
+                             f"{scale_by_half!r}")
+        self.scale_by_half = scale_by_half if isinstance(scale_by_half, str) \
+            else bool(scale_by_half)
+        super().__init__(task, num_classes=num_classes)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {**super().options, "scale_by_half": self.scale_by_half}
+
+    def _batch_sums(self, y_true, y_score, sample_weight):
+        onehot, p, w = self._probabilities(y_true, y_score, sample_weight, "less")
+        return _weighted_sum(np.sum((onehot - p) ** 2, axis=1), w), p.shape[0]
+
+    def _value(self, sums):
+        value = _ratio(sums["loss"], sums["weight"], self.name)
+        half = self.k < 3 if self.scale_by_half == "auto" else self.scale_by_half
+        return value * 0.5 if half else value
+
+
+class TopKAccuracy(SumMetric):
+    """Top-k accuracy, as ``sklearn.metrics.top_k_accuracy_score`` with
+    ``labels=range(num_classes)``: a sample is right when its label is among the
+    ``k`` highest scores (ties: the higher class index ranks first, as scikit-learn).
+
+    Binary (scores of shape (n,)): with ``k=1`` the prediction is ``score > 0.5``
+    when every score seen lies in [0, 1], else ``score > 0``, decided on all the
+    data as scikit-learn does (both counts are kept); ``k >= 2`` is always right.
+
+    Parameters
+    ----------
+    task : {'binary', 'multiclass'}
+    num_classes : int, optional
+    k : int
+        Number of top scores to look at (default 2, as scikit-learn).
+    normalize : bool
+        Share of samples right (default) or their (weighted) number.
+    """
+
+    name = "top_k_accuracy"
+    fields = ("hits", "hits_at_0", "weight", "min", "max")
+
+    def __init__(self, task: str = "binary", *, num_classes: int | None = None, k: int = 2,
+                 normalize: bool = True) -> None:
+        self.n_classes = check_task(task, num_classes, None)
+        if task not in ("binary", "multiclass"):
+            raise ValueError(f"top_k_accuracy is not defined for task={task!r}; supported: "
+                             "binary, multiclass")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        self.task, self.k, self.normalize = task, int(k), bool(normalize)
+        self.num_classes = num_classes if task == "multiclass" else None
+        super().__init__()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"task": self.task, "k": self.k, "normalize": self.normalize}
+        if self.num_classes is not None:
+            opts["num_classes"] = self.num_classes
+        return opts
+
+    def reset(self) -> None:
+        super().reset()
+        self.sums[3:] = (np.inf, -np.inf)
+
+    def _add(self, sums: np.ndarray, n: int) -> None:
+        with self._lock:
+            new = self.sums[:3] + sums[:3]
+            lo, hi = min(self.sums[3], sums[3]), max(self.sums[4], sums[4])
+            self.sums = np.r_[new, lo, hi]
+            self.n += n
+
+    def _batch_sums(self, y_true, y_score, sample_weight):
+        labels, s, w = parse_scores(self.task, self.n_classes, y_true, y_score,
+                                    sample_weight)
+        n = labels.shape[0]
+        if self.task == "binary":
+            if self.k == 1:
+                hits = (s > 0.5) == labels
+                hits0 = (s > 0) == labels
+            else:
+                hits = hits0 = np.ones(n, dtype=bool)
+            lo, hi = (float(s.min()), float(s.max())) if n else (np.inf, -np.inf)
+        else:
+            true = s[np.arange(n), labels][:, None]
+            above = s > true
+            tied_after = (s == true) & (np.arange(self.n_classes) > labels[:, None])
+            hits = hits0 = (above.sum(axis=1) + tied_after.sum(axis=1)) < self.k
+            lo, hi = np.inf, -np.inf
+        h, wsum = _weighted_sum(hits, w)
+        h0 = _weighted_sum(hits0, w)[0]
+        return np.array([h, h0, wsum, lo, hi]), n
+
+    def _value(self, sums):
+        if self.k >= self.n_classes:
+            warnings.warn(
+                f"'k' ({self.k}) greater than or equal to 'n_classes' ({self.n_classes}) "
+                "will result in a perfect score and is therefore meaningless.",
+                UndefinedMetricWarning, stacklevel=3)
+        hits = sums["hits"]
+        if self.task == "binary" and not (sums["min"] >= 0 and sums["max"] <= 1):
+            hits = sums["hits_at_0"]
+        return _ratio(hits, sums["weight"], self.name) if self.normalize else hits
+
+
+def dcg_rows(gains: np.ndarray, scores: np.ndarray, discount: np.ndarray,
+             ignore_ties: bool) -> np.ndarray:
+    """Per row, the DCG of ``gains`` ranked by decreasing ``scores`` (both (n, L)).
+
+    Tied scores share their positions' discounts equally (their mean gain times the
+    sum of their discounts), as scikit-learn; ``ignore_ties`` ranks by
+    ``np.argsort`` order instead (the same order scikit-learn uses).
+    """
+    n, L = gains.shape
+    if ignore_ties:
+        order = np.argsort(scores)[:, ::-1]
+        return np.take_along_axis(gains, order, axis=1) @ discount
+    order = np.argsort(-scores, axis=1, kind="stable")
+    s = np.take_along_axis(scores, order, axis=1)
+    g = np.take_along_axis(gains, order, axis=1).astype(np.float64)
+    starts = np.ones((n, L), dtype=bool)
+    starts[:, 1:] = s[:, 1:] != s[:, :-1]
+    group = np.cumsum(starts.ravel()) - 1
+    size = np.bincount(group)
+    gain_sum = np.bincount(group, weights=g.ravel())
+    disc_sum = np.bincount(group, weights=np.broadcast_to(discount, (n, L)).ravel())
+    row = np.repeat(np.arange(n), L)[starts.ravel()]
+    return np.bincount(row, weights=gain_sum / size * disc_sum, minlength=n)
+
+
+class Ndcg(SumMetric):
+    """Normalized discounted cumulative gain, as ``sklearn.metrics.ndcg_score``: the
+    (sample-weighted) mean over rows of each row's NDCG.
+
+    ``update(y_true, y_score, sample_weight=None)``: ``y_true`` non-negative
+    relevances and ``y_score`` scores, both of shape (n, L) with L >= 2; a row with
+    no relevant entry scores 0.
+
+    Parameters
+    ----------
+    k : int, optional
+        Only the top ``k`` positions count.
+    ignore_ties : bool
+        Rank tied scores in an arbitrary order instead of averaging them (faster).
+    """
+
+    name = "ndcg"
+    fields = ("gain", "weight")
+
+    def __init__(self, *, k: int | None = None, ignore_ties: bool = False) -> None:
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer))
+                              or k < 1):
+            raise ValueError(f"k must be None or an integer >= 1, got {k!r}")
+        self.k = None if k is None else int(k)
+        self.ignore_ties = bool(ignore_ties)
+        super().__init__()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"k": self.k, "ignore_ties": self.ignore_ties}
+
+    def _batch_sums(self, y_true, y_score, sample_weight):
+        t = np.asarray(to_numpy(y_true))
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"y_true must hold numeric relevances, got dtype {t.dtype}")
+        t = _rank_core.as_scores(t, "y_true")
+        s = _rank_core.as_scores(to_numpy(y_score))
+        if t.ndim != 2 or t.shape != s.shape:
+            raise ValueError(f"y_true and y_score must both have shape (n, L), got {t.shape} "
+                             f"and {s.shape}")
+        if t.shape[1] <= 1:
+            raise ValueError("Computing NDCG is only meaningful when there is more than 1 "
+                             f"document. Got {t.shape[1]} instead.")
+        if t.size and t.min() < 0:
+            raise ValueError("ndcg_score should not be used on negative y_true values.")
+        w = parse_weights(sample_weight, t.shape[0])
+        discount = 1 / np.log2(np.arange(t.shape[1]) + 2)
+        if self.k is not None:
+            discount[self.k:] = 0
+        gain = dcg_rows(t, s, discount, self.ignore_ties)
+        ideal = dcg_rows(t, t, discount, ignore_ties=True)
+        relevant = ideal != 0
+        ndcg = np.zeros_like(gain)
+        ndcg[relevant] = gain[relevant] / ideal[relevant]
+        return _weighted_sum(ndcg, w), t.shape[0]
+
+    def _value(self, sums):
+        return _ratio(sums["gain"], sums["weight"], self.name)
