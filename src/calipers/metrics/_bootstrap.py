@@ -429,11 +429,17 @@ def _result(metric: Metric, value: Any, values: np.ndarray, confidence: float, s
     n = values.shape[0]
     nan_rows = np.isnan(values.reshape(n, -1)).any(axis=1) if values.size else np.zeros(n, bool)
     n_nan = int(nan_rows.sum())
-    if undefined or n_nan:
+    name = metric.name or type(metric).__name__
+    if n_nan:
         warnings.warn(
-            f"{max(undefined, n_nan)} of {n} bootstrap replicates of {metric.name or 'the metric'}"
-            f" are undefined (e.g. a replicate with one class only); NaN replicates "
-            f"({n_nan}) are left out of the interval", UndefinedMetricWarning, stacklevel=3)
+            f"{n_nan} of {n} bootstrap replicates of {name} are NaN (e.g. a replicate with "
+            "one class only); they are left out of the interval and the standard deviation",
+            UndefinedMetricWarning, stacklevel=3)
+    elif undefined:
+        warnings.warn(
+            f"{undefined} of {n} bootstrap replicates of {name} are undefined (e.g. a "
+            "replicate without some class) and got the metric's value for that case "
+            "(its zero_division option)", UndefinedMetricWarning, stacklevel=3)
     tail = (1.0 - confidence) / 2.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
