@@ -3,29 +3,30 @@
 Three ways to draw the replicates, chosen automatically (the result says which):
 
 ``"cells"``
-    Confusion metrics without sample weights. Their state is integer counts per cell
-    (k x k matrix; for multilabel, per distinct (true row, predicted row) pattern), and
-    resampling n samples with replacement and counting them per cell is distributed as
-    one multinomial draw over the cells. The core draws these multinomials
-    (:func:`calipers._core._bootstrap.multinomial_counts`), O(cells) per replicate
+    Metrics whose state is integer counts over a few cells: the confusion metrics
+    (k x k matrix; multilabel: per distinct (true row, predicted row) pattern) and
+    binary binned score metrics (``bins=B``: per (bin, label)). Resampling n samples
+    with replacement and counting them per cell is distributed as one multinomial
+    draw over the cells, which the core draws
+    (:func:`calipers._core._bootstrap.multinomial_counts`) in O(cells) per replicate
     whatever n, in parallel over replicates; the metric is then computed from each
-    replicate's state.
+    replicate's state (:mod:`calipers.metrics._bootstrap_cells`).
 ``"weighted"``
-    Confusion metrics with sample weights: weights are per sample, so the core resamples
-    sample indices and sums each drawn sample's weight into its cell, O(n) per replicate,
-    in parallel over replicates.
+    The same metrics with sample weights: weights are per sample, so the core
+    resamples sample indices and sums each drawn sample's weight into its cell, O(n)
+    per replicate, in parallel over replicates.
 ``"index"``
-    Any other metric (exact ROC AUC / average precision, plugin metrics, metrics given
-    per-sample ``update`` keywords): each replicate resamples the sample indices and
-    updates a fresh copy of the metric. Correct for every metric, but O(n) Python-level
-    work per replicate plus the metric's own cost (an exact AUC sorts every replicate);
-    for large n prefer the binned ranking metrics (``bins=``), whose state is a
-    histogram.
+    Any other metric (exact ROC AUC / average precision, multiclass or multilabel
+    score metrics, top-k, plugin metrics, metrics given per-sample ``update``
+    keywords): each replicate resamples the sample indices and updates a fresh copy
+    of the metric. Correct for every metric, but O(n) Python-level work per replicate
+    plus the metric's own cost (an exact AUC sorts every replicate: 1000 replicates of
+    1M samples take minutes); for large n prefer ``bins=`` for AUC / AP, whose
+    binary histogram state takes the cell path.
 """
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,13 +35,25 @@ from typing import Any
 import numpy as np
 
 from calipers.metrics._base import Metric
+from calipers.metrics._bootstrap_cells import CellSampler, cell_sampler
 from calipers.metrics._compute import UndefinedMetricWarning
-from calipers.metrics._state import ConfusionState, to_numpy
+from calipers.metrics._state import to_numpy
 
 __all__ = ["BootstrapResult", "bootstrap"]
 
 # Replicate states computed per core call: bounds the (reps x cells) buffers.
 _CHUNK_ELEMENTS = 1 << 22
+
+
+def _replicate_values(n: int, shape: tuple[int, ...], sampler: CellSampler,
+                      undefined: list[int]) -> np.ndarray:
+    out = np.empty((n, *shape), dtype=np.float64)
+    chunk = max(1, min(n, _CHUNK_ELEMENTS // max(1, sampler.n_cells)))
+    for start in range(0, n, chunk):
+        count = min(chunk, n - start)
+        for i, state in enumerate(sampler.draw(start, count)):
+            out[start + i] = _quiet(lambda s=state: sampler.compute(s), shape, undefined)
+    return out
 
 
 @dataclass(frozen=True)
@@ -161,10 +174,10 @@ def bootstrap(metric: Metric | str, y_true: Any, y_pred: Any, sample_weight: Any
     shape = _value_shape(base, value)
 
     undefined = [0]
-    draw = None if update_kwargs else _cell_sampler(full, t, p, w, seed)
-    if draw is not None:
-        method, states = draw
-        values = _replicate_values(n, shape, states, base, undefined)
+    sampler = None if update_kwargs else cell_sampler(full, t, p, w, seed)
+    if sampler is not None:
+        method = sampler.method
+        values = _replicate_values(n, shape, sampler, undefined)
     else:
         method = "index"
         values = _index_values(base, t, p, w, update_kwargs, size, n, shape, seed, undefined)
@@ -220,9 +233,7 @@ def _n_samples(t: np.ndarray) -> int:
 
 
 def _fresh(metric: Metric) -> Metric:
-    m = copy.deepcopy(metric)
-    m.reset()
-    return m
+    return metric.empty_clone()
 
 
 def _value_shape(metric: Metric, value: Any) -> tuple[int, ...]:
@@ -236,140 +247,6 @@ def _value_shape(metric: Metric, value: Any) -> tuple[int, ...]:
             f"{type(metric).__name__} returns {type(value).__name__}"
         )
     return arr.shape
-
-
-# -- the cell paths ---------------------------------------------------------------------
-
-
-def _cell_sampler(full: Metric, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
-                  seed: int) -> tuple[str, Callable[[int, int], list[ConfusionState]]] | None:
-    """For a confusion metric: (method, draw(start, count) -> replicate states), or None."""
-    from calipers.metrics._confusion_metric import ConfusionMetric
-
-    if not isinstance(full, ConfusionMetric) or type(full).update is not ConfusionMetric.update:
-        return None
-    state = full._state
-    if not isinstance(state, ConfusionState):
-        return None
-    layout = _layout(state, t, p)
-    if layout is None:
-        return None
-    cell_of, contrib, keys = layout
-    cells = np.bincount(cell_of, minlength=contrib.shape[0]).astype(np.int64)
-    # The layout must reproduce the metric's own counts exactly, or we do not use it.
-    if not np.array_equal(cells @ contrib, state.counts.reshape(-1)):
-        return None
-    if state.track_samples and _samples(cells, keys, cells.astype(np.float64)) != state.samples:
-        return None
-
-    from calipers._core import _bootstrap as core
-
-    template = ConfusionState(state.task, state.k if state.task == "multiclass" else None,
-                              state.k if state.task == "multilabel" else None,
-                              state.threshold, state.track_samples)
-    if w is None:
-        def draw(start: int, count: int) -> list[ConfusionState]:
-            reps = core.multinomial_counts(cells, start, count, seed)
-            return [_state_from(template, row, None, contrib, keys) for row in reps]
-
-        return "cells", draw
-
-    cell_w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
-    cell_of = np.ascontiguousarray(cell_of, dtype=np.int64)
-
-    def draw_weighted(start: int, count: int) -> list[ConfusionState]:
-        counts, sums = core.weighted_cell_sums(cell_of, cell_w, contrib.shape[0], start,
-                                               count, seed)
-        return [_state_from(template, c, s, contrib, keys)
-                for c, s in zip(counts, sums, strict=True)]
-
-    return "weighted", draw_weighted
-
-
-def _layout(state: ConfusionState, t: np.ndarray, p: np.ndarray):
-    """Each sample's cell, each cell's contribution to the state's counts, sample keys.
-
-    Returns ``(cell_of, contrib, keys)``: ``contrib[c]`` is what one sample of cell ``c``
-    adds to ``state.counts.reshape(-1)``; ``keys[c]`` its per-row histogram key
-    (multilabel with ``track_samples``) or ``None``.
-    """
-    k = state.k
-    if state.task == "multilabel":
-        return _multilabel_layout(state, t, p)
-    if p.dtype.kind == "f":
-        if state.task == "binary":
-            pred = (p.reshape(-1) >= state.threshold) if p.ndim == 2 and p.shape[1] == 1 \
-                else p >= state.threshold
-        elif p.ndim == 2:
-            pred = np.argmax(p, axis=1)
-        else:
-            return None
-    else:
-        pred = p
-    if t.ndim != 1 or pred.ndim != 1:
-        return None
-    cell_of = t.astype(np.int64) * k + pred.astype(np.int64)
-    return cell_of, np.eye(k * k, dtype=np.int64), None
-
-
-def _multilabel_layout(state: ConfusionState, t: np.ndarray, p: np.ndarray):
-    if t.ndim != 2 or p.shape != t.shape:
-        return None
-    L = state.k
-    tb = t.astype(bool)
-    pb = p >= state.threshold if p.dtype.kind == "f" else p.astype(bool)
-    codes = np.ascontiguousarray(2 * tb.astype(np.uint8) + pb.astype(np.uint8))
-    if L == 0:
-        return None
-    rows = codes.view(np.dtype((np.void, L))).reshape(-1)
-    uniq, cell_of = np.unique(rows, return_inverse=True)
-    patterns = uniq.view(np.uint8).reshape(-1, L).astype(np.int64)
-    contrib = np.zeros((patterns.shape[0], 4 * L + 1), dtype=np.int64)
-    cols = 4 * np.arange(L) + patterns
-    np.put_along_axis(contrib, cols, 1, axis=1)
-    contrib[:, 4 * L] = np.all((patterns == 0) | (patterns == 3), axis=1)
-    keys = None
-    if state.track_samples:
-        base = L + 1
-        ntrue = (patterns >= 2).sum(axis=1)
-        npred = (patterns % 2).sum(axis=1)
-        ncorrect = (patterns == 3).sum(axis=1)
-        keys = (ntrue * base + npred) * base + ncorrect
-    return cell_of.reshape(-1).astype(np.int64), contrib, keys
-
-
-def _samples(counts: np.ndarray, keys: np.ndarray, sums: np.ndarray) -> dict[int, list[float]]:
-    out: dict[int, list[float]] = {}
-    for key, c, s in zip(keys.tolist(), counts.tolist(), sums.tolist(), strict=True):
-        if c:
-            slot = out.setdefault(int(key), [0.0, 0.0])
-            slot[0] += float(c)
-            slot[1] += float(s)
-    return out
-
-
-def _state_from(template: ConfusionState, counts: np.ndarray, sums: np.ndarray | None,
-                contrib: np.ndarray, keys: np.ndarray | None) -> ConfusionState:
-    state = copy.copy(template)
-    shape = template.counts.shape
-    state.counts = (counts @ contrib).reshape(shape)
-    state.weighted = None if sums is None else (sums @ contrib).reshape(shape)
-    state.samples = {} if keys is None else _samples(
-        counts, keys, counts.astype(np.float64) if sums is None else sums)
-    state.n = int(counts.sum())
-    return state
-
-
-def _replicate_values(n: int, shape: tuple[int, ...], draw: Callable[[int, int], list],
-                      metric: Metric, undefined: list[int]) -> np.ndarray:
-    out = np.empty((n, *shape), dtype=np.float64)
-    cells = max(1, metric._state.counts.size)
-    chunk = max(1, min(n, _CHUNK_ELEMENTS // cells))
-    for start in range(0, n, chunk):
-        count = min(chunk, n - start)
-        for i, state in enumerate(draw(start, count)):
-            out[start + i] = _quiet(lambda s=state: metric.compute_from(s), shape, undefined)
-    return out
 
 
 # -- the index path ---------------------------------------------------------------------
