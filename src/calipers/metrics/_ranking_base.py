@@ -18,6 +18,8 @@ __all__ = ["ScoreMetric", "check_bins", "warn_empty"]
 def check_bins(bins: Any, score_range: Any) -> tuple[int | None, tuple[float, float]]:
     """Validate ``bins`` (None or an integer >= 2) and ``score_range`` (lo < hi, finite)."""
     try:
+        if isinstance(score_range, (str, bytes)):
+            raise TypeError
         lo, hi = (float(v) for v in score_range)
     except (TypeError, ValueError):
         raise ValueError(f"score_range must be a pair (lo, hi), got {score_range!r}") from None

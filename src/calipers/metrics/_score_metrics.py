@@ -120,17 +120,19 @@ def _ratio(num: float, den: float, name: str) -> float:
     return num / den
 
 
+def _check_proba_task(name: str, task: str) -> None:
+    if task not in ("binary", "multiclass"):
+        raise ValueError(f"{name} is not defined for task={task!r}; supported: binary, "
+                         "multiclass")
+
+
 class _ProbaMetric(SumMetric):
     """Probabilities against labels: binary (n,) probabilities of class 1, or
     multiclass (n, num_classes) rows of class probabilities."""
 
-    tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass")
-
     def __init__(self, task: str = "binary", *, num_classes: int | None = None) -> None:
+        _check_proba_task(self.name, task)
         self.k = check_task(task, num_classes, None)
-        if task not in self.tasks:
-            raise ValueError(f"{self.name} is not defined for task={task!r}; supported: "
-                             f"{', '.join(self.tasks)}")
         self.task = task
         self.num_classes = num_classes if task == "multiclass" else None
         super().__init__()
@@ -264,10 +266,8 @@ class TopKAccuracy(SumMetric):
 
     def __init__(self, task: str = "binary", *, num_classes: int | None = None, k: int = 2,
                  normalize: bool = True) -> None:
+        _check_proba_task(self.name, task)
         self.n_classes = check_task(task, num_classes, None)
-        if task not in ("binary", "multiclass"):
-            raise ValueError(f"top_k_accuracy is not defined for task={task!r}; supported: "
-                             "binary, multiclass")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be an integer >= 1, got {k!r}")
         self.task, self.k, self.normalize = task, int(k), bool(normalize)
