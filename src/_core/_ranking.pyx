@@ -1,0 +1,854 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Ranking kernels: radix sort of float scores, one ranking pass, score histograms.
+
+Scores become order-preserving unsigned integer keys (float64 -> uint64, float32 ->
+uint32; -0.0 is first mapped to +0.0 so the two tie). Positives and negatives are
+split into two key arrays (weights ride along when weighted; weight-0 samples are
+dropped), each array is LSD radix sorted, and one walk over the two sorted arrays,
+from the highest score down, groups ties and accumulates exact ROC AUC, average
+precision and, on request, the cumulative curve.
+
+The split pass also ORs and ANDs all keys, so digits equal for every key are skipped;
+each scatter counts the next digit per destination chunk, so only the first digit
+needs a counting pass. Passes run on up to ``MAX_SORT_THREADS`` OpenMP threads (the
+sort is bound by memory bandwidth). All indices are int64.
+
+Buffer layout of one sort (keys; weights alike)::
+
+    [0] sentinel | [1, 1+P) positives | [1+P] sentinel | [2+P, 2+P+N) negatives | spare
+
+The sentinels (key 0, below every finite score's key) let the unweighted walk run
+without bounds checks; the spare slot absorbs the branch-free split's last stray write.
+
+Nothing here validates input beyond lengths: the wrapper in
+:mod:`calipers.metrics._rank_core` checks dtypes, finiteness and contiguity.
+"""
+
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+
+cimport openmp_shim as omp
+
+import numpy as np
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    typedef unsigned __int128 calipers_u128;
+    /* Order-preserving keys: flip all bits of negatives, the sign bit of positives.
+       Every finite score's key is > 0, so 0 serves as a sentinel. */
+    static inline uint64_t calipers_key64(double x) {
+        uint64_t u;
+        if (x == 0.0) x = 0.0;  /* -0.0 -> +0.0: scikit-learn treats them as one tie */
+        memcpy(&u, &x, 8);
+        return (u >> 63) ? ~u : (u | 0x8000000000000000ULL);
+    }
+    static inline uint32_t calipers_key32(float x) {
+        uint32_t u;
+        if (x == 0.0f) x = 0.0f;
+        memcpy(&u, &x, 4);
+        return (u >> 31) ? ~u : (u | 0x80000000U);
+    }
+    """
+    ctypedef unsigned long long u128 "calipers_u128"
+    uint64_t calipers_key64(double x) noexcept nogil
+    uint32_t calipers_key32(float x) noexcept nogil
+
+ctypedef fused key_t:
+    uint32_t
+    uint64_t
+
+cdef enum:
+    RBITS = 8
+    RSIZE = 256            # 1 << RBITS buckets per digit
+    RMASK = 255
+    MAXDIG = 8             # digits of a uint64 key
+    SMALL = 256            # keys up to which insertion sort replaces the radix sort
+    PAR_MIN = 65536        # keys per thread below which a pass runs serially
+    MAX_SORT_THREADS = 8
+    HIST_CHUNK = 65536     # samples per work item of the histogram kernels
+
+
+def max_threads() -> int:
+    """Number of threads the kernels may use (1 when built without OpenMP)."""
+    return omp.omp_get_max_threads()
+
+
+def openmp_enabled() -> bool:
+    """Whether the core was compiled with OpenMP."""
+    return bool(omp.CALIPERS_OPENMP)
+
+
+cdef inline int _ndig(key_t dummy) noexcept nogil:
+    if key_t is uint64_t:
+        return 8
+    else:
+        return 4
+
+
+cdef inline int _threads_for(int64_t n) noexcept nogil:
+    cdef int64_t nt = omp.omp_get_max_threads()
+    if nt > MAX_SORT_THREADS:
+        nt = MAX_SORT_THREADS
+    if nt > n // PAR_MIN:
+        nt = n // PAR_MIN
+    return <int>nt if nt > 0 else 1
+
+
+# ---------------------------------------------------------------------------
+# split: keys (and weights) of positives and negatives into their regions
+# ---------------------------------------------------------------------------
+
+cdef struct SplitJob:
+    const void* scores
+    const uint8_t* pos
+    const double* w
+    int nt
+    int64_t P
+    int64_t* in_bounds      # [nt + 1] input chunk bounds
+    int64_t* npos           # [nt] positives kept per input chunk
+    int64_t* nneg           # [nt] negatives kept per input chunk
+    void* keys              # the layout above
+    double* wbuf
+    uint64_t* bits          # [nt][4]: OR and AND of positives' keys, of negatives' keys
+    uint64_t* first         # [nt][2]: first positive / negative key of the chunk
+    double* wfirst          # [nt][2]
+
+
+cdef void _count_chunk(SplitJob* job, int t) noexcept nogil:
+    cdef int64_t i, p = 0, q = 0
+    cdef int64_t lo = job.in_bounds[t], hi = job.in_bounds[t + 1]
+    cdef const uint8_t* pos = job.pos
+    cdef const double* w = job.w
+    if w == NULL:
+        for i in range(lo, hi):
+            p += pos[i] != 0
+        q = hi - lo - p
+    else:
+        for i in range(lo, hi):
+            p += (pos[i] != 0) & (w[i] != 0)
+            q += (pos[i] == 0) & (w[i] != 0)
+    job.npos[t] = p
+    job.nneg[t] = q
+
+
+cdef void _split_chunk(SplitJob* job, int t, key_t dummy) noexcept nogil:
+    # Branch-free: every key is written to both cursors and only one advances, so
+    # the write one past this chunk's last positive (negative) may clobber the next
+    # chunk's first one; the first keys are kept here and restored afterwards.
+    cdef int64_t i, lo = job.in_bounds[t], hi = job.in_bounds[t + 1]
+    cdef int64_t a = 1, b = 2 + job.P, a0, b0
+    cdef int j
+    cdef key_t k, mp, mn
+    cdef key_t orp = 0, andp = <key_t>(-1), orn = 0, andn = <key_t>(-1)
+    cdef key_t fp = 0, fn = 0
+    cdef double wi = 1, fwp = 0, fwn = 0
+    cdef key_t* keys = <key_t*>job.keys
+    cdef double* wb = job.wbuf
+    cdef const double* w = job.w
+    cdef const uint8_t* pos = job.pos
+    cdef int64_t isp, isn
+    for j in range(t):
+        a += job.npos[j]
+        b += job.nneg[j]
+    a0 = a
+    b0 = b
+    for i in range(lo, hi):
+        if key_t is uint64_t:
+            k = calipers_key64((<const double*>job.scores)[i])
+        else:
+            k = calipers_key32((<const float*>job.scores)[i])
+        isp = pos[i] != 0
+        if w != NULL:
+            wi = w[i]
+            isn = (1 - isp) & (wi != 0)
+            isp = isp & (wi != 0)
+            wb[a] = wi
+            wb[b] = wi
+            fwp = wi if a == a0 else fwp
+            fwn = wi if b == b0 else fwn
+        else:
+            isn = 1 - isp
+        keys[a] = k
+        keys[b] = k
+        fp = k if a == a0 else fp
+        fn = k if b == b0 else fn
+        mp = <key_t>(-isp)
+        mn = <key_t>(-isn)
+        orp |= k & mp
+        andp &= k | ~mp
+        orn |= k & mn
+        andn &= k | ~mn
+        a += isp
+        b += isn
+    job.bits[4 * t] = orp
+    job.bits[4 * t + 1] = andp
+    job.bits[4 * t + 2] = orn
+    job.bits[4 * t + 3] = andn
+    job.first[2 * t] = fp
+    job.first[2 * t + 1] = fn
+    job.wfirst[2 * t] = fwp
+    job.wfirst[2 * t + 1] = fwn
+
+
+cdef void _restore_firsts(SplitJob* job, key_t dummy) noexcept nogil:
+    cdef int64_t a = 1, b = 2 + job.P
+    cdef int t
+    cdef key_t* keys = <key_t*>job.keys
+    for t in range(job.nt):
+        if job.npos[t] > 0:
+            keys[a] = <key_t>job.first[2 * t]
+            if job.wbuf != NULL:
+                job.wbuf[a] = job.wfirst[2 * t]
+        if job.nneg[t] > 0:
+            keys[b] = <key_t>job.first[2 * t + 1]
+            if job.wbuf != NULL:
+                job.wbuf[b] = job.wfirst[2 * t + 1]
+        a += job.npos[t]
+        b += job.nneg[t]
+
+
+# ---------------------------------------------------------------------------
+# LSD radix sort (ascending keys, optional float64 payload)
+# ---------------------------------------------------------------------------
+
+cdef void _insertion(key_t* k, double* w, int64_t n) noexcept nogil:
+    cdef int64_t i, j
+    cdef key_t x
+    cdef double y = 0
+    for i in range(1, n):
+        x = k[i]
+        if w != NULL:
+            y = w[i]
+        j = i - 1
+        while j >= 0 and k[j] > x:
+            k[j + 1] = k[j]
+            if w != NULL:
+                w[j + 1] = w[j]
+            j -= 1
+        k[j + 1] = x
+        if w != NULL:
+            w[j + 1] = y
+
+
+cdef struct Pass:
+    void* src
+    void* dst
+    double* wsrc
+    double* wdst
+    int shift
+    int next_shift          # -1: last pass
+    int nchunks
+    int64_t* bounds         # [nchunks + 1], the same for source and destination
+    int64_t* offs           # [nchunks][RSIZE] write cursors
+    int64_t* hist           # [nchunks][RSIZE] counts of the current digit
+    int64_t* nexthist       # [nchunks (writer)][nchunks (destination)][RSIZE]
+
+
+cdef void _count_digit(Pass* ps, int c, key_t dummy) noexcept nogil:
+    cdef const key_t* src = <const key_t*>ps.src
+    cdef int64_t* h = ps.hist + <int64_t>c * RSIZE
+    cdef int64_t i
+    cdef int sh = ps.shift
+    for i in range(RSIZE):
+        h[i] = 0
+    for i in range(ps.bounds[c], ps.bounds[c + 1]):
+        h[(src[i] >> sh) & RMASK] += 1
+
+
+cdef void _scatter(Pass* ps, int c, key_t dummy) noexcept nogil:
+    cdef const key_t* src = <const key_t*>ps.src
+    cdef key_t* dst = <key_t*>ps.dst
+    cdef int64_t* off = ps.offs + <int64_t>c * RSIZE
+    cdef int64_t* nh
+    cdef int64_t i, p, lo = ps.bounds[c], hi = ps.bounds[c + 1]
+    cdef int64_t b1
+    cdef key_t k
+    cdef int sh = ps.shift, nsh = ps.next_shift, u, nc = ps.nchunks
+    cdef int64_t ch
+    cdef const double* ws = ps.wsrc
+    cdef double* wd = ps.wdst
+    if nsh < 0:
+        if ws == NULL:
+            for i in range(lo, hi):
+                k = src[i]
+                p = off[(k >> sh) & RMASK]
+                off[(k >> sh) & RMASK] = p + 1
+                dst[p] = k
+        else:
+            for i in range(lo, hi):
+                k = src[i]
+                p = off[(k >> sh) & RMASK]
+                off[(k >> sh) & RMASK] = p + 1
+                dst[p] = k
+                wd[p] = ws[i]
+        return
+    nh = ps.nexthist + <int64_t>c * nc * RSIZE
+    for i in range(nc * RSIZE):
+        nh[i] = 0
+    if nc == 1 and ws == NULL:
+        for i in range(lo, hi):
+            k = src[i]
+            p = off[(k >> sh) & RMASK]
+            off[(k >> sh) & RMASK] = p + 1
+            dst[p] = k
+            nh[(k >> nsh) & RMASK] += 1
+    elif nc == 2 and ws == NULL:
+        b1 = ps.bounds[1]
+        for i in range(lo, hi):
+            k = src[i]
+            p = off[(k >> sh) & RMASK]
+            off[(k >> sh) & RMASK] = p + 1
+            dst[p] = k
+            nh[(p >= b1) * RSIZE + <int64_t>((k >> nsh) & RMASK)] += 1
+    else:
+        for i in range(lo, hi):
+            k = src[i]
+            p = off[(k >> sh) & RMASK]
+            off[(k >> sh) & RMASK] = p + 1
+            dst[p] = k
+            if ws != NULL:
+                wd[p] = ws[i]
+            ch = 0
+            for u in range(1, nc):
+                ch += p >= ps.bounds[u]
+            nh[ch * RSIZE + <int64_t>((k >> nsh) & RMASK)] += 1
+
+
+cdef int _lsd(key_t* a, key_t* b, double* wa, double* wb, int64_t n, uint64_t orbits,
+              uint64_t andbits, int nt) noexcept nogil:
+    """Sort ``a`` (payload ``wa``) ascending, using ``b``/``wb`` as scratch.
+
+    ``orbits``/``andbits`` are the OR and AND of all keys: digits where they agree
+    are the same in every key and skipped. Returns 0 when the result is in ``a``, 1
+    when in ``b``, -1 when out of memory.
+    """
+    cdef int nd = _ndig(<key_t>0)
+    cdef int active[MAXDIG]
+    cdef int nact = 0, d, j, c, x, s
+    cdef uint64_t varying = orbits ^ andbits
+    cdef int64_t run, v
+    cdef Pass ps
+    cdef int64_t* mem
+    cdef int where = 0
+    cdef int64_t bounds[MAX_SORT_THREADS + 1]
+    if n <= 1:
+        return 0
+    if n <= SMALL:
+        _insertion(a, wa, n)
+        return 0
+    for d in range(nd):
+        if (varying >> (d * RBITS)) & RMASK:
+            active[nact] = d
+            nact += 1
+    if nact == 0:
+        return 0
+    mem = <int64_t*>malloc(<size_t>(2 + nt) * nt * RSIZE * sizeof(int64_t))
+    if mem == NULL:
+        return -1
+    for c in range(nt + 1):
+        bounds[c] = (<int64_t>c * n) // nt
+    ps.nchunks = nt
+    ps.bounds = bounds
+    ps.offs = mem
+    ps.hist = mem + nt * RSIZE
+    ps.nexthist = mem + 2 * nt * RSIZE
+    ps.src = a
+    ps.shift = active[0] * RBITS
+    if nt == 1:
+        _count_digit(&ps, 0, <key_t>0)
+    else:
+        for s in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+            _count_digit(&ps, s, <key_t>0)
+    for x in range(nact):
+        # write cursors: bucket-major, then chunk order (keeps the sort stable)
+        run = 0
+        for j in range(RSIZE):
+            for c in range(nt):
+                ps.offs[<int64_t>c * RSIZE + j] = run
+                run += ps.hist[<int64_t>c * RSIZE + j]
+        ps.src = a if where == 0 else b
+        ps.dst = b if where == 0 else a
+        ps.wsrc = wa if where == 0 else wb
+        ps.wdst = wb if where == 0 else wa
+        ps.shift = active[x] * RBITS
+        ps.next_shift = active[x + 1] * RBITS if x + 1 < nact else -1
+        if nt == 1:
+            _scatter(&ps, 0, <key_t>0)
+        else:
+            for s in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+                _scatter(&ps, s, <key_t>0)
+        where = 1 - where
+        if ps.next_shift >= 0:
+            for c in range(nt):
+                for j in range(RSIZE):
+                    v = 0
+                    for s in range(nt):
+                        v += ps.nexthist[(<int64_t>s * nt + c) * RSIZE + j]
+                    ps.hist[<int64_t>c * RSIZE + j] = v
+    free(mem)
+    return where
+
+
+# ---------------------------------------------------------------------------
+# the ranking walk over the two sorted arrays (highest score first)
+# ---------------------------------------------------------------------------
+
+cdef struct Walk:
+    u128 num2              # unweighted: 2 x (ordered pairs) + tied pairs
+    double wnum            # weighted: weight of ordered pairs + half the tied pairs
+    double ap              # sum over thresholds of p_k x precision_k (divide by P)
+    double tp
+    double fp
+    int64_t groups
+
+
+cdef void _walk_counts(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
+                       Walk* out) noexcept nogil:
+    """Unweighted AUC and AP without branches on the data.
+
+    Needs ``pk[-1] == nk[-1] == 0``. Ties are taken negatives first, so when a
+    positive of key k is taken, the negatives taken are exactly those >= k: its AUC
+    credit is (N - fp) plus the negatives tied with it (counted twice: num2 is
+    doubled), and a run of positives of key k gets precision T/(T + F) with T the
+    positives taken when the run ends and F the negatives at its start.
+    """
+    cdef int64_t i = P - 1, j = N - 1, step
+    cdef int64_t tp = 0, fp = 0, nrun = 0, run_p = 0, run_f = 0, tk, eq, newrun, den
+    cdef key_t kp, kn, last_kn = 0, last_kp = 0
+    cdef u128 num2 = 0
+    cdef double ap = 0, contrib
+    for step in range(P + N):
+        kp = pk[i]
+        kn = nk[j]
+        tk = kp > kn
+        # a negative: extend or restart the run of equal negatives
+        nrun = nrun if tk else (nrun + 1 if kn == last_kn else 1)
+        last_kn = last_kn if tk else kn
+        fp += 1 - tk
+        j -= 1 - tk
+        # a positive
+        eq = nrun if last_kn == kp else 0
+        num2 += <u128>(<uint64_t>(tk * (2 * (N - fp) + eq)))
+        newrun = tk & (kp != last_kp) & (run_p > 0)
+        den = tp + run_f
+        den += den == 0
+        contrib = <double>run_p * (<double>tp / <double>den)
+        ap += contrib if newrun else 0.0
+        run_p = (0 if (tk and kp != last_kp) else run_p) + tk
+        run_f = fp if (tk and kp != last_kp) else run_f
+        last_kp = kp if tk else last_kp
+        tp += tk
+        i -= tk
+    if run_p > 0:
+        ap += <double>run_p * (<double>tp / <double>(tp + run_f))
+    out.num2 = num2
+    out.ap = ap
+    out.tp = <double>tp
+    out.fp = <double>fp
+    out.wnum = 0
+    out.groups = -1
+
+
+cdef void _walk(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
+                const double* pw, const double* nw, Walk* out,
+                double* fps, double* tps, key_t* thr) noexcept nogil:
+    """Group-by-threshold walk: weighted sums and the curve arrays."""
+    cdef int64_t i = P - 1, j = N - 1, g = 0
+    cdef int64_t p, q, itp = 0, ifp = 0
+    cdef double wp, wq, tp = 0, fp = 0, ap = 0, wnum = 0, ps
+    cdef u128 num2 = 0
+    cdef key_t k
+    cdef bint weighted = pw != NULL
+    while i >= 0 or j >= 0:
+        if i >= 0 and (j < 0 or pk[i] >= nk[j]):
+            k = pk[i]
+        else:
+            k = nk[j]
+        p = 0
+        wp = 0
+        while i >= 0 and pk[i] == k:
+            if weighted:
+                wp += pw[i]
+            i -= 1
+            p += 1
+        q = 0
+        wq = 0
+        while j >= 0 and nk[j] == k:
+            if weighted:
+                wq += nw[j]
+            j -= 1
+            q += 1
+        if weighted:
+            wnum += wq * (tp + 0.5 * wp)
+            tp += wp
+            fp += wq
+        else:
+            num2 += <u128>q * <u128>(2 * itp + p)
+            itp += p
+            ifp += q
+            tp = <double>itp
+            fp = <double>ifp
+        if p > 0:
+            ps = tp + fp
+            if ps != 0:
+                ap += (wp if weighted else <double>p) * (tp / ps)
+        if fps != NULL:
+            fps[g] = fp
+            tps[g] = tp
+            thr[g] = k
+        g += 1
+    out.num2 = num2
+    out.wnum = wnum
+    out.ap = ap
+    out.tp = tp
+    out.fp = fp
+    out.groups = g
+
+
+# ---------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------
+
+cdef object _rank(object pos, object scores, object weights, bint curve, key_t dummy):
+    cdef const uint8_t[::1] pv = pos
+    cdef const double[::1] wv
+    cdef const unsigned char[::1] sv = scores.view(np.uint8)
+    cdef int64_t n = pv.shape[0]
+    cdef int nt = _threads_for(n)
+    cdef SplitJob job
+    cdef int64_t t, P = 0, N = 0
+    cdef bint weighted = weights is not None
+    cdef key_t* keys = NULL
+    cdef key_t* tmp = NULL
+    cdef double* wbuf = NULL
+    cdef double* wtmp = NULL
+    cdef int64_t in_bounds[MAX_SORT_THREADS + 1]
+    cdef int64_t npos[MAX_SORT_THREADS]
+    cdef int64_t nneg[MAX_SORT_THREADS]
+    cdef uint64_t bits[4 * MAX_SORT_THREADS]
+    cdef uint64_t first[2 * MAX_SORT_THREADS]
+    cdef double wfirst[2 * MAX_SORT_THREADS]
+    cdef uint64_t orp = 0, andp = <uint64_t>(-1), orn = 0, andn = <uint64_t>(-1)
+    cdef int rp = 0, rn = 0
+    cdef Walk walk
+    cdef key_t* pk
+    cdef key_t* nk
+    cdef double* pwp = NULL
+    cdef double* nwp = NULL
+    cdef double[::1] fps_v, tps_v
+    cdef key_t[::1] thr_v
+    cdef size_t slots = <size_t>n + 3
+    if <int64_t>sv.shape[0] != n * <int64_t>sizeof(key_t):
+        raise ValueError("pos and scores differ in length")
+    if weighted:
+        wv = weights
+        if wv.shape[0] != n:
+            raise ValueError("pos and weights differ in length")
+    job.scores = &sv[0] if n > 0 else NULL
+    job.pos = &pv[0] if n > 0 else NULL
+    job.w = &wv[0] if weighted and n > 0 else NULL
+    job.nt = nt
+    for t in range(nt + 1):
+        in_bounds[t] = (t * n) // nt
+    job.in_bounds = in_bounds
+    job.npos = npos
+    job.nneg = nneg
+    job.bits = bits
+    job.first = first
+    job.wfirst = wfirst
+    keys = <key_t*>malloc(slots * sizeof(key_t))
+    tmp = <key_t*>malloc(slots * sizeof(key_t))
+    if weighted:
+        wbuf = <double*>malloc(slots * sizeof(double))
+        wtmp = <double*>malloc(slots * sizeof(double))
+    if keys == NULL or tmp == NULL or (weighted and (wbuf == NULL or wtmp == NULL)):
+        free(keys)
+        free(tmp)
+        free(wbuf)
+        free(wtmp)
+        raise MemoryError()
+    try:
+        with nogil:
+            if nt == 1:
+                _count_chunk(&job, 0)
+            else:
+                for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+                    _count_chunk(&job, <int>t)
+            for t in range(nt):
+                P += npos[t]
+                N += nneg[t]
+            job.P = P
+            job.keys = keys
+            job.wbuf = wbuf
+            if nt == 1:
+                _split_chunk(&job, 0, dummy)
+            else:
+                for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+                    _split_chunk(&job, <int>t, dummy)
+            _restore_firsts(&job, dummy)
+            for t in range(nt):
+                orp |= bits[4 * t]
+                andp &= bits[4 * t + 1]
+                orn |= bits[4 * t + 2]
+                andn &= bits[4 * t + 3]
+            rp = _lsd(keys + 1, tmp + 1, wbuf + 1 if weighted else NULL,
+                      wtmp + 1 if weighted else NULL, P, orp, andp, _threads_for(P))
+            if rp >= 0:
+                rn = _lsd(keys + 2 + P, tmp + 2 + P, wbuf + 2 + P if weighted else NULL,
+                          wtmp + 2 + P if weighted else NULL, N, orn, andn, _threads_for(N))
+            keys[0] = 0
+            tmp[0] = 0
+            keys[1 + P] = 0
+            tmp[1 + P] = 0
+        if rp < 0 or rn < 0:
+            raise MemoryError()
+        pk = (keys if rp == 0 else tmp) + 1
+        nk = (keys if rn == 0 else tmp) + 2 + P
+        if weighted:
+            pwp = (wbuf if rp == 0 else wtmp) + 1
+            nwp = (wbuf if rn == 0 else wtmp) + 2 + P
+        with nogil:
+            if weighted:
+                _walk(pk, P, nk, N, pwp, nwp, &walk, NULL, NULL, NULL)
+            else:
+                _walk_counts(pk, P, nk, N, &walk)
+        if weighted:
+            auc_num = walk.wnum
+        else:
+            # the exact integer; the wrapper divides once (correctly rounded)
+            auc_num = (int(<uint64_t>(walk.num2 >> 64)) << 64) + int(<uint64_t>walk.num2)
+        stats = (auc_num, walk.ap, walk.tp, walk.fp, P, N)
+        if not curve:
+            return stats, None
+        if walk.groups < 0:
+            with nogil:
+                _walk(pk, P, nk, N, NULL, NULL, &walk, NULL, NULL, NULL)
+        fps = np.empty(walk.groups, dtype=np.float64)
+        tps = np.empty(walk.groups, dtype=np.float64)
+        thr = np.empty(walk.groups, dtype=np.uint64 if key_t is uint64_t else np.uint32)
+        if walk.groups > 0:
+            fps_v = fps
+            tps_v = tps
+            thr_v = thr
+            with nogil:
+                _walk(pk, P, nk, N, pwp, nwp, &walk, &fps_v[0], &tps_v[0], &thr_v[0])
+        return stats, (fps, tps, thr)
+    finally:
+        free(keys)
+        free(tmp)
+        free(wbuf)
+        free(wtmp)
+
+
+def rank_binary(pos, scores, weights, bint curve):
+    """Sort and walk one binary problem.
+
+    Parameters
+    ----------
+    pos : uint8 ndarray (n,), C-contiguous; nonzero marks a positive.
+    scores : float32 or float64 ndarray (n,), C-contiguous, finite.
+    weights : float64 ndarray (n,) or None; samples of weight 0 are dropped.
+    curve : bool; also return the curve arrays.
+
+    Returns
+    -------
+    stats : ``(auc_num, ap_sum, tp, fp, n_pos, n_neg)``. Unweighted, ``auc_num`` is
+        the exact Python int ``2 x ordered pairs + tied pairs``; weighted, the float64
+        weight of ordered pairs plus half the tied ones. ``ap_sum`` is
+        ``sum_k p_k x precision_k``; ``tp``/``fp`` the total positive/negative weight;
+        ``n_pos``/``n_neg`` the samples kept.
+    curve : ``(fps, tps, threshold_keys)`` or None; keys are uint64 (float64 scores)
+        or uint32 (float32 scores), decreasing.
+    """
+    cdef uint64_t d64 = 0
+    cdef uint32_t d32 = 0
+    if scores.dtype == np.float64:
+        return _rank(pos, scores, weights, curve, d64)
+    if scores.dtype == np.float32:
+        return _rank(pos, scores, weights, curve, d32)
+    raise TypeError(f"scores must be float32 or float64, got {scores.dtype}")
+
+
+# ---------------------------------------------------------------------------
+# histograms of scores into B equal bins of [lo, hi]
+# ---------------------------------------------------------------------------
+
+cdef inline int64_t _bin(double x, double lo, double width, double inv, int64_t B) noexcept nogil:
+    # bin i is [lo + i*width, lo + (i+1)*width); out-of-range scores clamp to the edges.
+    cdef double f = (x - lo) * inv
+    cdef int64_t b
+    if not (f > 0):
+        b = 0
+    elif f >= <double>B:
+        b = B - 1
+    else:
+        b = <int64_t>f
+    # (x - lo) * inv may round across an edge: settle on the edges the thresholds use
+    while b > 0 and x < lo + <double>b * width:
+        b -= 1
+    while b + 1 < B and x >= lo + <double>(b + 1) * width:
+        b += 1
+    return b
+
+
+cdef struct HistJob:
+    const void* scores      # (n, C) row-major
+    const uint8_t* ind      # (n, C) indicators, or NULL
+    const uint8_t* pos      # (n,) binary labels, or NULL
+    const int64_t* labels   # (n,) class of each row, or NULL
+    const double* w
+    int64_t n
+    int64_t C
+    int64_t B
+    double lo
+    double width
+    double inv
+    bint f32
+    int64_t* hist           # [nt][C][B][2]
+    double* whist
+    int64_t* bad            # [nt]
+    int64_t nchunks
+
+
+cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
+    cdef int64_t i, c, b, y, lo = chunk * HIST_CHUNK, hi = lo + HIST_CHUNK
+    cdef int64_t C = job.C, B = job.B, cell, nbad = 0
+    cdef int64_t* h = job.hist + <int64_t>tid * C * B * 2
+    cdef double* wh = NULL
+    cdef double x, wi = 1
+    cdef int64_t is_pos
+    if job.whist != NULL:
+        wh = job.whist + <int64_t>tid * C * B * 2
+    if hi > job.n:
+        hi = job.n
+    for i in range(lo, hi):
+        if job.w != NULL:
+            wi = job.w[i]
+        y = -1
+        if job.labels != NULL:
+            y = job.labels[i]
+            if y < 0 or y >= C:
+                nbad += 1
+                continue
+        for c in range(C):
+            if job.f32:
+                x = (<const float*>job.scores)[i * C + c]
+            else:
+                x = (<const double*>job.scores)[i * C + c]
+            b = _bin(x, job.lo, job.width, job.inv, B)
+            if job.pos != NULL:
+                is_pos = job.pos[i] != 0
+            elif job.ind != NULL:
+                is_pos = job.ind[i * C + c] != 0
+            else:
+                is_pos = y == c
+            cell = (c * B + b) * 2 + is_pos
+            h[cell] += 1
+            if wh != NULL:
+                wh[cell] += wi
+    job.bad[tid] += nbad
+
+
+def histogram(scores, pos, indicators, labels, weights, int64_t bins, double lo,
+              double hi):
+    """Histogram scores into ``bins`` equal bins of ``[lo, hi]`` per column and class.
+
+    ``scores`` is a C-contiguous float32/float64 array of shape (n,) or (n, C). Exactly
+    one of ``pos`` (uint8 (n,), binary), ``indicators`` (uint8 (n, C), multilabel) and
+    ``labels`` (int64 (n,), class index per row, one-vs-rest) is given. Returns
+    ``(counts, weighted_counts_or_None, n_bad_labels)``, counts of shape (C, bins, 2)
+    with ``[..., 0]`` negatives and ``[..., 1]`` positives.
+    """
+    cdef HistJob job
+    cdef int64_t n = scores.shape[0]
+    cdef int64_t C = scores.shape[1] if scores.ndim == 2 else 1
+    cdef int64_t cells, t, nbad = 0, nchunks
+    cdef int nt
+    cdef int64_t[::1] hv
+    cdef double[::1] whv
+    cdef const unsigned char[::1] sv = scores.reshape(-1).view(np.uint8)
+    cdef const uint8_t[::1] pv
+    cdef const uint8_t[::1] iv
+    cdef const int64_t[::1] lv
+    cdef const double[::1] wv
+    cdef int64_t bad[256]
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    if not (hi > lo):
+        raise ValueError(f"the histogram range needs lo < hi, got ({lo}, {hi})")
+    if (pos is None) + (indicators is None) + (labels is None) != 2:
+        raise ValueError("give exactly one of pos, indicators, labels")
+    job.f32 = scores.dtype == np.float32
+    if <int64_t>sv.shape[0] != n * C * (4 if job.f32 else 8):
+        raise ValueError("scores must be C-contiguous float32 or float64")
+    job.pos = NULL
+    job.ind = NULL
+    job.labels = NULL
+    job.w = NULL
+    if pos is not None:
+        pv = pos
+        if pv.shape[0] != n or C != 1:
+            raise ValueError("pos must have one entry per score of a 1-D scores")
+        job.pos = &pv[0] if n else NULL
+    elif indicators is not None:
+        iv = indicators.reshape(-1)
+        if iv.shape[0] != n * C:
+            raise ValueError("indicators must have the shape of scores")
+        job.ind = &iv[0] if iv.shape[0] else NULL
+    else:
+        lv = labels
+        if lv.shape[0] != n:
+            raise ValueError("labels must have one entry per row of scores")
+        job.labels = &lv[0] if n else NULL
+    if weights is not None:
+        wv = weights
+        if wv.shape[0] != n:
+            raise ValueError("weights must have one entry per row of scores")
+        job.w = &wv[0] if n else NULL
+    cells = C * bins * 2
+    nchunks = (n + HIST_CHUNK - 1) // HIST_CHUNK
+    nt = omp.omp_get_max_threads()
+    if nt > 256:
+        nt = 256
+    if nt > nchunks:
+        nt = <int>nchunks
+    # per-thread copies only while they stay small next to the data
+    if nt > 1 and cells * 8 * nt > (1 << 26):
+        nt = 1
+    if nt < 1:
+        nt = 1
+    counts = np.zeros((nt, C, bins, 2), dtype=np.int64)
+    wcounts = np.zeros((nt, C, bins, 2), dtype=np.float64) if weights is not None else None
+    hv = counts.reshape(-1)
+    job.hist = &hv[0]
+    job.whist = NULL
+    if wcounts is not None:
+        whv = wcounts.reshape(-1)
+        job.whist = &whv[0]
+    for t in range(nt):
+        bad[t] = 0
+    job.bad = bad
+    job.scores = &sv[0] if sv.shape[0] else NULL
+    job.n = n
+    job.C = C
+    job.B = bins
+    job.lo = lo
+    job.width = (hi - lo) / <double>bins
+    job.inv = <double>bins / (hi - lo)
+    job.nchunks = nchunks
+    with nogil:
+        if nt == 1:
+            for t in range(nchunks):
+                _hist_chunk(&job, t, 0)
+        else:
+            for t in prange(nchunks, num_threads=nt, schedule="static"):
+                _hist_chunk(&job, t, threadid())
+    for t in range(nt):
+        nbad += bad[t]
+    counts = counts.sum(axis=0) if nt > 1 else counts[0]
+    if wcounts is not None:
+        wcounts = wcounts.sum(axis=0) if nt > 1 else wcounts[0]
+    return counts, wcounts, nbad
