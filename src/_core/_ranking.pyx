@@ -676,8 +676,12 @@ def rank_binary(pos, scores, weights, bint curve):
 # histograms of scores into B equal bins of [lo, hi]
 # ---------------------------------------------------------------------------
 
-cdef inline int64_t _bin(double x, double lo, double width, double inv, int64_t B) noexcept nogil:
-    # bin i is [lo + i*width, lo + (i+1)*width); out-of-range scores clamp to the edges.
+cdef inline int64_t _bin(double x, const double* edges, double lo, double inv,
+                         int64_t B) noexcept nogil:
+    # The last bin whose lower edge is <= x (bin 0 when none is): bin i is
+    # [edges[i], edges[i+1]), the last one closed, out-of-range scores clamp to the
+    # edge bins. The multiply guesses; the comparisons with the very edges the
+    # thresholds report settle it.
     cdef double f = (x - lo) * inv
     cdef int64_t b
     if not (f > 0):
@@ -686,10 +690,9 @@ cdef inline int64_t _bin(double x, double lo, double width, double inv, int64_t 
         b = B - 1
     else:
         b = <int64_t>f
-    # (x - lo) * inv may round across an edge: settle on the edges the thresholds use
-    while b > 0 and x < lo + <double>b * width:
+    while b > 0 and x < edges[b]:
         b -= 1
-    while b + 1 < B and x >= lo + <double>(b + 1) * width:
+    while b + 1 < B and x >= edges[b + 1]:
         b += 1
     return b
 
@@ -703,8 +706,8 @@ cdef struct HistJob:
     int64_t n
     int64_t C
     int64_t B
+    const double* edges
     double lo
-    double width
     double inv
     bint f32
     int64_t* hist           # [nt][C][B][2]
@@ -738,7 +741,7 @@ cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
                 x = (<const float*>job.scores)[i * C + c]
             else:
                 x = (<const double*>job.scores)[i * C + c]
-            b = _bin(x, job.lo, job.width, job.inv, B)
+            b = _bin(x, job.edges, job.lo, job.inv, B)
             if job.pos != NULL:
                 is_pos = job.pos[i] != 0
             elif job.ind != NULL:
@@ -752,9 +755,9 @@ cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
     job.bad[tid] += nbad
 
 
-def histogram(scores, pos, indicators, labels, weights, int64_t bins, double lo,
-              double hi):
-    """Histogram scores into ``bins`` equal bins of ``[lo, hi]`` per column and class.
+def histogram(scores, pos, indicators, labels, weights, const double[::1] edges,
+              double lo, double hi):
+    """Histogram scores into the bins of lower ``edges`` (equal bins of ``[lo, hi]``).
 
     ``scores`` is a C-contiguous float32/float64 array of shape (n,) or (n, C). Exactly
     one of ``pos`` (uint8 (n,), binary), ``indicators`` (uint8 (n, C), multilabel) and
@@ -775,6 +778,7 @@ def histogram(scores, pos, indicators, labels, weights, int64_t bins, double lo,
     cdef const int64_t[::1] lv
     cdef const double[::1] wv
     cdef int64_t bad[256]
+    cdef int64_t bins = edges.shape[0]
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
     if not (hi > lo):
@@ -836,7 +840,7 @@ def histogram(scores, pos, indicators, labels, weights, int64_t bins, double lo,
     job.C = C
     job.B = bins
     job.lo = lo
-    job.width = (hi - lo) / <double>bins
+    job.edges = &edges[0]
     job.inv = <double>bins / (hi - lo)
     job.nchunks = nchunks
     with nogil:

@@ -1,29 +1,55 @@
 """Ranking kernels behind every score metric: sorted curves, exact AUC / AP, histograms.
 
 This module is the one door from the score metrics (drop-ins, streaming classes,
-bootstrap) to the compiled ranking core. Callers pass already-validated 1-D arrays:
-``pos`` a boolean mask of positives, ``scores`` float32/float64 (see
-:func:`as_scores`), ``weights`` float64 or ``None``.
+bootstrap) to the compiled ranking core (:mod:`calipers._core._ranking`). Callers pass
+1-D arrays: ``pos`` a mask of positives (bool, or anything whose nonzero entries are
+positives), ``scores`` float32/float64 (see :func:`as_scores`), ``weights`` float64 or
+``None``. Non-contiguous input is copied here; the kernels read contiguous buffers.
 
-Semantics follow scikit-learn's ``confusion_matrix_at_thresholds``: thresholds are
-the distinct scores in decreasing order, a sample counts as predicted positive at
-threshold ``t`` when ``score >= t``, samples of weight 0 are dropped, and the
-cumulative counts are accumulated in float64 whatever the input dtype.
+Exact path: semantics follow scikit-learn's ``confusion_matrix_at_thresholds``:
+thresholds are the distinct scores in decreasing order (``-0.0`` and ``+0.0`` are one
+score), a sample counts as predicted positive at threshold ``t`` when ``score >= t``,
+samples of weight 0 are dropped, and counts are accumulated in int64 / float64 whatever
+the input dtype (no loss above 2**24 samples with float32 scores). The core radix-sorts
+the scores' order-preserving integer keys, positives and negatives apart, and one walk
+yields the exact AUC (unweighted: an exact integer count of ordered pairs, ties half),
+the average precision and the curve.
 
-NOTE: the first version here is a numpy reference (argsort); the compiled radix
-sort replaces the bodies with the same signatures.
+Binned path (bounded memory, mergeable by addition): :func:`binned_hist` and its
+multiclass / multilabel variants count scores into ``bins`` equal bins of
+``[lo, hi]``, negatives in ``[..., 0]`` and positives in ``[..., 1]``.
+:func:`binned_auc`, :func:`binned_ap` and :func:`binned_clf_curve` read a histogram in
+O(bins) and report how far the exact value can be.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from calipers._core import _ranking as core
+from calipers.metrics._rank_binned import (
+    bin_edges,
+    binned_ap,
+    binned_auc,
+    binned_auc_interval,
+    binned_clf_curve,
+)
+
 __all__ = [
     "as_scores",
+    "bin_edges",
     "binary_auc",
     "binary_auc_ap",
     "binary_ap",
     "binary_clf_curve",
+    "binary_stats",
+    "binned_ap",
+    "binned_auc",
+    "binned_auc_interval",
+    "binned_clf_curve",
+    "binned_hist",
+    "binned_hist_multiclass",
+    "binned_hist_multilabel",
 ]
 
 
@@ -48,13 +74,78 @@ def as_scores(y_score: object, name: str = "y_score") -> np.ndarray:
     return arr
 
 
-def _sorted(pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | None):
-    if weights is not None:
-        keep = weights != 0
-        if not keep.all():
-            pos, scores, weights = pos[keep], scores[keep], weights[keep]
-    order = np.argsort(scores, kind="stable")[::-1]
-    return pos[order], scores[order], None if weights is None else weights[order]
+def _mask(pos: object, n: int | None = None) -> np.ndarray:
+    """``pos`` as a C-contiguous uint8 array of 0/1 (a view when it is a bool array)."""
+    m = np.asarray(pos)
+    if m.dtype != np.bool_:
+        m = m != 0
+    m = np.ascontiguousarray(m).view(np.uint8)
+    if n is not None and m.shape[:1] != (n,):
+        raise ValueError(f"labels have shape {m.shape}, expected {n} rows")
+    return m
+
+
+def _float_scores(scores: object) -> np.ndarray:
+    s = np.asarray(scores)
+    if s.dtype not in (np.float32, np.float64):
+        return as_scores(s)
+    return np.ascontiguousarray(s)
+
+
+def _weights(weights: object, n: int) -> np.ndarray | None:
+    if weights is None:
+        return None
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"weights have shape {w.shape}, expected ({n},)")
+    return w
+
+
+def _binary_inputs(pos, scores, weights):
+    s = _float_scores(scores)
+    if s.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {s.shape}")
+    return _mask(pos, s.shape[0]), s, _weights(weights, s.shape[0])
+
+
+def _keys_to_scores(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Invert the core's order-preserving keys (uint64 / uint32) back to floats."""
+    if keys.dtype == np.uint64:
+        sign = np.uint64(1 << 63)
+    else:
+        sign = np.uint32(1 << 31)
+    bits = np.where(keys & sign, keys ^ sign, ~keys)
+    return bits.view(dtype)
+
+
+def binary_stats(pos: np.ndarray, scores: np.ndarray,
+                 weights: np.ndarray | None = None) -> dict:
+    """The raw sums of one sort and walk (for callers that need more than AUC / AP).
+
+    Returns a dict with ``auc_num`` (unweighted: the exact int ``2 x ordered pairs +
+    tied pairs``; weighted: float64 weight of ordered pairs plus half the tied ones),
+    ``ap_sum`` (``sum_k p_k x precision_k`` over the distinct thresholds), ``tp`` /
+    ``fp`` (total positive / negative weight) and ``n_pos`` / ``n_neg`` (samples kept).
+    """
+    p, s, w = _binary_inputs(pos, scores, weights)
+    stats, _ = core.rank_binary(p, s, w, False)
+    return dict(zip(("auc_num", "ap_sum", "tp", "fp", "n_pos", "n_neg"), stats, strict=True))
+
+
+def _auc(stats, weighted: bool) -> float:
+    auc_num, _, tp, fp, n_pos, n_neg = stats
+    if tp <= 0 or fp <= 0:
+        return float("nan")
+    if not weighted:
+        return auc_num / (2 * n_pos * n_neg)  # int / int: correctly rounded
+    return float(auc_num / (tp * fp))
+
+
+def _ap(stats) -> float:
+    _, ap_sum, tp, _, _, _ = stats
+    if tp <= 0:
+        return float("nan")
+    return max(0.0, float(ap_sum / tp))
 
 
 def binary_clf_curve(
@@ -63,52 +154,135 @@ def binary_clf_curve(
     """Return ``(fps, tps, thresholds)``: cumulative weights at each distinct score.
 
     ``thresholds`` are the distinct scores (weight-0 samples dropped) in decreasing
-    order, in ``scores``' dtype; ``fps[i]`` / ``tps[i]`` are the float64 total
-    weights of negatives / positives with ``score >= thresholds[i]``.
+    order, in ``scores``' dtype (a zero threshold is ``+0.0``); ``fps[i]`` / ``tps[i]``
+    are the float64 total weights of negatives / positives with
+    ``score >= thresholds[i]``.
     """
-    p, s, w = _sorted(pos, scores, weights)
-    if s.size == 0:
-        empty = np.zeros(0, dtype=np.float64)
-        return empty, empty.copy(), s[:0]
-    idx = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
-    if w is None:
-        tps = np.cumsum(p, dtype=np.float64)[idx]
-        fps = 1.0 + idx - tps
-    else:
-        tps = np.cumsum(p * w, dtype=np.float64)[idx]
-        fps = np.cumsum(~p * w, dtype=np.float64)[idx]
-    return fps, tps, s[idx]
-
-
-def _auc_from_curve(fps: np.ndarray, tps: np.ndarray) -> float:
-    if fps.size == 0 or fps[-1] <= 0 or tps[-1] <= 0:
-        return float("nan")
-    x = np.r_[0.0, fps] / fps[-1]
-    y = np.r_[0.0, tps] / tps[-1]
-    return float(np.trapezoid(y, x))
-
-
-def _ap_from_curve(fps: np.ndarray, tps: np.ndarray) -> float:
-    if tps.size == 0 or tps[-1] <= 0:
-        return float("nan")
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    p, s, w = _binary_inputs(pos, scores, weights)
+    _, (fps, tps, keys) = core.rank_binary(p, s, w, True)
+    return fps, tps, _keys_to_scores(keys, s.dtype)
 
 
 def binary_auc(pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Exact ROC AUC (ties count half); NaN when either class has no weight."""
-    return _auc_from_curve(*binary_clf_curve(pos, scores, weights)[:2])
+    p, s, w = _binary_inputs(pos, scores, weights)
+    return _auc(core.rank_binary(p, s, w, False)[0], w is not None)
 
 
 def binary_ap(pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Average precision as scikit-learn computes it; NaN when there are no positives."""
-    return _ap_from_curve(*binary_clf_curve(pos, scores, weights)[:2])
+    """Average precision as scikit-learn computes it; NaN when there are no positives.
+
+    ``sum_k (R_k - R_{k-1}) P_k`` over the distinct thresholds, decreasing.
+    """
+    p, s, w = _binary_inputs(pos, scores, weights)
+    return _ap(core.rank_binary(p, s, w, False)[0])
 
 
 def binary_auc_ap(
     pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
 ) -> tuple[float, float]:
     """``(binary_auc, binary_ap)`` from one sort."""
-    fps, tps, _ = binary_clf_curve(pos, scores, weights)
-    return _auc_from_curve(fps, tps), _ap_from_curve(fps, tps)
+    p, s, w = _binary_inputs(pos, scores, weights)
+    stats = core.rank_binary(p, s, w, False)[0]
+    return _auc(stats, w is not None), _ap(stats)
+
+
+# ---------------------------------------------------------------------------
+# histograms
+# ---------------------------------------------------------------------------
+
+def _hist(scores, pos, indicators, labels, weights, bins: int, lo: float, hi: float):
+    bins = int(bins)
+    if bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins}")
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"the score range must be finite with lo < hi, got ({lo}, {hi})")
+    w = _weights(weights, scores.shape[0])
+    edges = bin_edges(bins, lo, hi)
+    counts, wcounts, nbad = core.histogram(scores, pos, indicators, labels, w, edges, lo, hi)
+    if nbad:
+        raise ValueError(
+            f"{nbad} labels are outside [0, {scores.shape[1]}): multiclass labels must be "
+            "class indices"
+        )
+    return counts if wcounts is None else wcounts
+
+
+def binned_hist(
+    pos: np.ndarray,
+    scores: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    bins: int = 10_000,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> np.ndarray:
+    """Histogram binary scores into ``bins`` equal bins of ``[lo, hi]``, per class.
+
+    Bin ``i`` is ``[lo + i*w, lo + (i+1)*w)`` with ``w = (hi - lo) / bins``, the last
+    bin closed; scores below ``lo`` / above ``hi`` are counted in the first / last bin
+    (clamped, so every sample stays in the histogram and the bounds of
+    :func:`binned_auc` / :func:`binned_ap` stay honest). At the threshold ``edge_i``
+    (:func:`bin_edges`) a sample counts as positive when ``score >= edge_i``, as in
+    torchmetrics and scikit-learn (Keras uses ``>``).
+
+    Returns
+    -------
+    ndarray of shape (bins, 2)
+        ``[:, 0]`` negatives, ``[:, 1]`` positives: int64 counts, or float64 weight
+        sums when ``weights`` is given. Histograms of the same ``(bins, lo, hi)``
+        merge by addition.
+    """
+    s = _float_scores(scores)
+    if s.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {s.shape}")
+    return _hist(s, _mask(pos, s.shape[0]), None, None, weights, bins, lo, hi)[0]
+
+
+def binned_hist_multiclass(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    bins: int = 10_000,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> np.ndarray:
+    """One-vs-rest histograms of an (n, C) score matrix: shape (C, bins, 2).
+
+    Column ``c`` is histogrammed with positives ``labels == c``; ``labels`` are class
+    indices in ``[0, C)`` (``ValueError`` otherwise). Bins as :func:`binned_hist`.
+    """
+    s = _float_scores(scores)
+    if s.ndim != 2:
+        raise ValueError(f"multiclass scores must be 2-D (n, C), got shape {s.shape}")
+    lab = np.asarray(labels)
+    if lab.dtype.kind not in "biu":
+        raise TypeError(f"multiclass labels must be integers, got dtype {lab.dtype}")
+    if lab.shape != (s.shape[0],):
+        raise ValueError(f"labels have shape {lab.shape}, expected ({s.shape[0]},)")
+    lab = np.ascontiguousarray(lab, dtype=np.int64)
+    return _hist(s, None, None, lab, weights, bins, lo, hi)
+
+
+def binned_hist_multilabel(
+    indicators: np.ndarray,
+    scores: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    bins: int = 10_000,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> np.ndarray:
+    """Per-label histograms of (n, L) scores with (n, L) 0/1 indicators: (L, bins, 2).
+
+    Nonzero indicators are positives. Bins as :func:`binned_hist`.
+    """
+    s = _float_scores(scores)
+    if s.ndim != 2:
+        raise ValueError(f"multilabel scores must be 2-D (n, L), got shape {s.shape}")
+    ind = np.asarray(indicators)
+    if ind.shape != s.shape:
+        raise ValueError(f"indicators have shape {ind.shape}, scores {s.shape}")
+    return _hist(s, None, _mask(ind), None, weights, bins, lo, hi)
