@@ -618,3 +618,163 @@ def test_command_line_exit_code_and_no_traceback(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "accuracy" in proc.stdout
+
+
+# -- score metrics, pictures and bootstrap intervals ----------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _png(path):
+    assert path.is_file(), path
+    assert path.stat().st_size > 0
+    assert path.read_bytes()[:8] == PNG
+
+
+def test_shipped_data_reports_auc_and_average_precision(capsys):
+    data = shipped()
+    t, s = data["y_true"].astype(int), data["y_score"].astype(float)
+    got = eval_json(capsys)
+    assert got["columns"]["y_score"] == "y_score"
+    m = got["metrics"]
+    assert m["roc_auc"] == pytest.approx(sk.roc_auc_score(t, s), rel=1e-12)
+    assert m["average_precision"] == pytest.approx(sk.average_precision_score(t, s), rel=1e-12)
+    # the confusion metrics still use y_pred
+    assert m["f1"] == pytest.approx(sk.f1_score(t, data["y_pred"].astype(int)), rel=1e-12)
+
+
+def test_plot_on_the_shipped_data_writes_three_pictures(tmp_path, capsys):
+    out_dir = tmp_path / "new" / "plots"
+    rc, out, err = run_eval(capsys, "--plot", out_dir)
+    assert rc == 0, err
+    for name in ("roc.png", "pr.png", "confusion_matrix.png"):
+        _png(out_dir / name)
+        assert str(out_dir / name) in out
+    assert "plots written:" in out
+    got = eval_json(capsys, "--plot", out_dir)
+    assert sorted(got["plots"]) == sorted(
+        str(out_dir / n) for n in ("roc.png", "pr.png", "confusion_matrix.png")
+    )
+
+
+def test_plot_curves_follow_the_given_score_column(tmp_path, capsys, monkeypatch):
+    """The pictures hold the data: the ROC line is sklearn's curve of the score column."""
+    from calipers.evaluate import _scores
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 500)
+    s = np.round(rng.random(500) * 0.6 + 0.4 * y, 3)
+    path = write_table(tmp_path / "p.csv", {"label": y, "p": s})
+    seen = {}
+    real = _scores.write_plots
+
+    def spy(directory, suite, extras, plan, title):
+        seen["roc"] = extras.curves["roc"].compute()
+        seen["pr"] = extras.curves["pr"].compute()
+        return real(directory, suite, extras, plan, title)
+
+    monkeypatch.setattr("calipers.evaluate._run.write_plots", spy)
+    got = eval_json(capsys, path, "--y-true", "label", "--y-score", "p",
+                    "--plot", tmp_path / "out", "--batch-size", "97")
+    fpr, tpr, _ = sk.roc_curve(y, s)
+    np.testing.assert_allclose(seen["roc"].fpr, fpr)
+    np.testing.assert_allclose(seen["roc"].tpr, tpr)
+    assert got["metrics"]["roc_auc"] == pytest.approx(sk.roc_auc_score(y, s), rel=1e-12)
+    assert got["metrics"]["average_precision"] == pytest.approx(
+        sk.average_precision_score(y, s), rel=1e-12)
+    ax = seen["roc"].plot()
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), fpr)
+    for name in ("roc.png", "pr.png", "confusion_matrix.png"):
+        _png(tmp_path / "out" / name)
+
+
+def test_plot_multiclass_and_multilabel_write_the_confusion_matrix_only(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    t = rng.integers(0, 3, 90)
+    path = write_table(tmp_path / "m.csv", {"t": t, "p": rng.integers(0, 3, 90),
+                                           "a": t % 2, "b": t // 2, "pa": rng.random(90),
+                                           "pb": rng.random(90)})
+    got = eval_json(capsys, path, "--y-true", "t", "--y-pred", "p", "--plot", tmp_path / "mc")
+    assert got["plots"] == [str(tmp_path / "mc" / "confusion_matrix.png")]
+    assert "roc_auc" not in got["metrics"]
+    _png(tmp_path / "mc" / "confusion_matrix.png")
+    got = eval_json(capsys, path, "--task", "multilabel", "--y-true", "a", "b",
+                    "--y-score", "pa", "pb", "--plot", tmp_path / "ml")
+    assert got["plots"] == [str(tmp_path / "ml" / "confusion_matrix.png")]
+    _png(tmp_path / "ml" / "confusion_matrix.png")
+
+
+def test_score_metrics_by_name(tmp_path, capsys):
+    data = shipped()
+    t, s = data["y_true"].astype(int), data["y_score"].astype(float)
+    got = eval_json(capsys, "--y-score", "y_score", "--metrics", "f1,roc_auc")
+    assert list(got["metrics"]) == ["f1", "roc_auc"]
+    assert got["metrics"]["roc_auc"] == pytest.approx(sk.roc_auc_score(t, s), rel=1e-12)
+    got = eval_json(capsys, "--y-score", "y_score", "--metrics", "average_precision")
+    assert list(got["metrics"]) == ["average_precision"]
+    expect_error(capsys, "--y-true", "y_true", "--y-pred", "y_pred", "--metrics", "roc_auc",
+                 match="roc_auc.*needs scores.*--y-score")
+
+
+def test_bootstrap_intervals(capsys):
+    from calipers.metrics import metric
+    from calipers.metrics._bootstrap import bootstrap
+
+    data = shipped()
+    t, p = data["y_true"].astype(int), data["y_pred"].astype(int)
+    s = data["y_score"].astype(float)
+    got = eval_json(capsys, "--bootstrap", "200", "--seed", "7", "--confidence", "0.9")
+    assert got["bootstrap"] == {"n": 200, "seed": 7, "confidence": 0.9}
+    iv = got["intervals"]
+    assert set(iv) == set(got["metrics"])
+    for name, (lo, hi) in iv.items():
+        assert lo <= got["metrics"][name] <= hi, name
+    f1 = bootstrap(metric("f1"), t, p, n=200, seed=7, confidence=0.9)
+    assert iv["f1"] == [pytest.approx(f1.low, rel=1e-12), pytest.approx(f1.high, rel=1e-12)]
+    auc = bootstrap(metric("roc_auc"), t, s, n=200, seed=7, confidence=0.9)
+    assert iv["roc_auc"] == [pytest.approx(auc.low), pytest.approx(auc.high)]
+    assert eval_json(capsys, "--bootstrap", "200", "--seed", "7",
+                     "--confidence", "0.9")["intervals"] == iv
+    rc, out, err = run_eval(capsys, "--bootstrap", "50")
+    assert rc == 0, err
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("metric"))
+    assert header.split() == ["metric", "value", "low", "high"]
+    assert "90%" not in out and "95% bootstrap percentile interval (50 replicates, seed 0)" in out
+
+
+def test_bootstrap_multiclass_per_class_and_weights(tmp_path, capsys):
+    rng = np.random.default_rng(8)
+    t = rng.integers(0, 3, 300)
+    p = np.where(rng.random(300) < 0.7, t, rng.integers(0, 3, 300))
+    w = rng.random(300)
+    path = write_table(tmp_path / "w.parquet", {"t": t, "p": p, "w": w})
+    got = eval_json(capsys, path, "--y-true", "t", "--y-pred", "p", "--sample-weight", "w",
+                    "--average", "none", "--metrics", "recall,accuracy,confusion_matrix",
+                    "--bootstrap", "100")
+    assert set(got["intervals"]) == {"recall", "accuracy"}  # no interval for the matrix
+    lo, hi = got["intervals"]["recall"]
+    assert len(lo) == len(hi) == 3
+    assert all(a <= v <= b for a, v, b in zip(lo, got["metrics"]["recall"], hi, strict=True))
+
+
+@pytest.mark.parametrize(
+    "argv", [["--bootstrap", "0"], ["--confidence", "1.5"], ["--seed", "-1"], ["--seed", "x"]]
+)
+def test_parser_rejects_bad_bootstrap_options(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        make_parser().parse_args(["eval", *argv])
+    assert exc.value.code == 2
+
+
+def test_plot_without_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):
+    from calipers.errors import MissingExtraError
+    from calipers.metrics import _plot
+
+    def missing(feature="plotting"):
+        raise MissingExtraError("matplotlib", "plot", feature)
+
+    monkeypatch.setattr(_plot, "pyplot", missing)
+    line = expect_error(capsys, "--plot", tmp_path / "x", match=r"calipers\[plot\]")
+    assert "matplotlib" in line
+    assert not (tmp_path / "x").exists()

@@ -6,12 +6,20 @@ Usage::
                   [--task binary|multiclass|multilabel] [--metrics a,b] [--average AVG]
                   [--labels a,b,c] [--pos-label L] [--num-classes N] [--threshold T]
                   [--sample-weight COL] [--zero-division warn|0|1|nan] [--beta B]
+                  [--bootstrap N] [--seed S] [--confidence C] [--plot DIR]
                   [--batch-size N] [--format table|json] [--output PATH]
                   [--progress | --no-progress]
 
 FILE is a CSV/TSV (optionally compressed) or Parquet file, read batch by batch, so it
 may be larger than memory. Without FILE the breast-cancer predictions shipped with
 calipers are evaluated (see ``calipers/data/README.md``).
+
+Binary tasks with a score column (``--y-score COL``, or a ``y_score`` column when the
+default columns are used, as in the shipped data) also report ``roc_auc`` and
+``average_precision``. ``--plot DIR`` writes ``confusion_matrix.png`` and, with a score
+column, ``roc.png`` and ``pr.png`` (needs ``pip install 'calipers[plot]'``).
+``--bootstrap N`` adds percentile confidence intervals from N bootstrap replicates
+(the label and score columns are then kept in memory).
 
 Labels may be integers, booleans or strings. This module only parses the arguments;
 :mod:`calipers.evaluate` plans the task and classes, streams the file and formats the
@@ -65,6 +73,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "  calipers eval preds.csv --y-true label --y-pred pred --metrics f1,mcc\n"
             "  calipers eval preds.parquet --y-true y --y-score p_cat p_dog p_bird\n"
             "  calipers eval preds.csv --task multilabel --y-true a b c --y-score pa pb pc\n"
+            "  calipers eval --plot plots --bootstrap 1000\n"
             "Put FILE first: options that take several columns take every word after them."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -154,6 +163,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="value of a ratio with a zero denominator (default: warn, which gives 0)",
     )
     met.add_argument("--beta", type=float, default=1.0, help="beta of fbeta (default 1)")
+    met.add_argument(
+        "--bootstrap",
+        type=_positive_int,
+        metavar="N",
+        help="add bootstrap percentile confidence intervals from N replicates "
+        "(keeps the label and score columns in memory)",
+    )
+    met.add_argument(
+        "--seed", type=_seed, default=0, metavar="S", help="bootstrap seed (default 0)"
+    )
+    met.add_argument(
+        "--confidence",
+        type=_fraction,
+        default=0.95,
+        metavar="C",
+        help="confidence level of the bootstrap intervals (default 0.95)",
+    )
 
     out = p.add_argument_group("input and output")
     out.add_argument(
@@ -162,6 +188,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=65_536,
         metavar="N",
         help="rows per batch (default 65536)",
+    )
+    out.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="write confusion_matrix.png and, with a binary score column, roc.png and "
+        "pr.png into DIR (created if missing; needs matplotlib: pip install 'calipers[plot]')",
     )
     out.add_argument("--format", choices=("table", "json"), default="table")
     out.add_argument("-o", "--output", metavar="PATH", help="write the result here, not stdout")
@@ -191,6 +223,26 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
     return value
 
 

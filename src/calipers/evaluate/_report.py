@@ -41,6 +41,12 @@ class EvalReport:
         The score threshold (binary / multilabel scores only).
     columns : dict
         The columns read, by role.
+    intervals : dict
+        Metric key to its bootstrap ``(low, high)`` (with ``--bootstrap``).
+    bootstrap : dict, optional
+        ``{"n", "seed", "confidence"}`` of the bootstrap, when one ran.
+    plots : list of str
+        The pictures written (with ``--plot``).
     """
 
     file: str
@@ -53,6 +59,9 @@ class EvalReport:
     average: str | None = None
     threshold: float | None = None
     columns: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    bootstrap: dict[str, Any] | None = None
+    plots: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready Python values (NaN becomes ``None``)."""
@@ -70,6 +79,12 @@ class EvalReport:
             out["threshold"] = self.threshold
         out["columns"] = self.columns
         out["metrics"] = {k: _json_value(v) for k, v in self.metrics.items()}
+        if self.bootstrap is not None:
+            out["bootstrap"] = dict(self.bootstrap)
+            out["intervals"] = {k: [_json_value(lo), _json_value(hi)]
+                                for k, (lo, hi) in self.intervals.items()}
+        if self.plots:
+            out["plots"] = list(self.plots)
         return out
 
 
@@ -112,37 +127,56 @@ def format_table(report: EvalReport) -> str:
     lines.append("")
 
     names = [str(c) for c in report.classes]
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
     matrices = []
+    boot = bool(report.intervals)
     for key, value in report.metrics.items():
         arr = np.asarray(value)
         if key.startswith("confusion_matrix") and arr.ndim >= 2:
             matrices.append((key, arr))
-        elif arr.ndim == 0:
-            rows.append((key, "", _fmt(float(arr))))
-        else:
-            labels = names if len(names) == arr.size else [str(i) for i in range(arr.size)]
-            rows.extend(
-                (key, lab, _fmt(float(v))) for lab, v in zip(labels, arr.ravel(), strict=True)
-            )
+            continue
+        labels = [""] if arr.ndim == 0 else (
+            names if len(names) == arr.size else [str(i) for i in range(arr.size)])
+        lows = highs = None
+        if key in report.intervals:
+            lows = np.asarray(report.intervals[key][0], dtype=float).ravel()
+            highs = np.asarray(report.intervals[key][1], dtype=float).ravel()
+        for i, (lab, v) in enumerate(zip(labels, arr.ravel(), strict=True)):
+            row: tuple[str, ...] = (key, lab, _fmt(float(v)))
+            if boot:
+                row += ("", "") if lows is None else (_fmt(lows[i]), _fmt(highs[i]))
+            rows.append(row)
     if rows:
         per_class = any(r[1] for r in rows)
-        header = (
+        header: tuple[str, ...] = (
             "metric",
             ("label" if kind == "labels" else "class") if per_class else "",
             "value",
         )
+        if boot:
+            header += ("low", "high")
         table = [header, *rows]
-        w0 = max(len(r[0]) for r in table)
-        w1 = max(len(r[1]) for r in table)
-        w2 = max(len(r[2]) for r in table)
-        for a, b, c in table:
-            middle = f"  {b:<{w1}}" if per_class else ""
-            lines.append(f"{a:<{w0}}{middle}  {c:>{w2}}".rstrip())
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        for r in table:
+            cells = [f"{r[0]:<{widths[0]}}"]
+            if per_class:
+                cells.append(f"{r[1]:<{widths[1]}}")
+            cells += [f"{c:>{w}}" for c, w in zip(r[2:], widths[2:], strict=True)]
+            lines.append("  ".join(cells).rstrip())
+        if boot and report.bootstrap:
+            b = report.bootstrap
+            lines.append(
+                f"low, high: {b['confidence']:.0%} bootstrap percentile interval "
+                f"({b['n']} replicates, seed {b['seed']})"
+            )
     for key, arr in matrices:
         if rows or key != matrices[0][0]:
             lines.append("")
         lines.extend(_format_matrix(key, arr, names))
+    if report.plots:
+        lines.append("")
+        lines.append("plots written:")
+        lines.extend(f"  {p}" for p in report.plots)
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,13 @@ import numpy as np
 from calipers.evaluate._labels import LABEL_KINDS, as_kind
 from calipers.evaluate._plan import Plan, make_plan
 from calipers.evaluate._report import EvalReport
+from calipers.evaluate._scores import (
+    ScoreExtras,
+    bootstrap_intervals,
+    score_column,
+    split_metric_names,
+    write_plots,
+)
 
 __all__ = ["evaluate"]
 
@@ -25,14 +32,16 @@ def evaluate(args: argparse.Namespace) -> EvalReport:
         From the parser made by :func:`calipers.cli.eval.add_parser`: ``file``,
         ``y_true``, ``y_pred``, ``y_score``, ``sample_weight``, ``task``, ``labels``,
         ``pos_label``, ``num_classes``, ``threshold``, ``metrics``, ``average``,
-        ``zero_division``, ``beta``, ``batch_size`` and ``progress``. Filled in place:
+        ``zero_division``, ``beta``, ``batch_size``, ``progress`` and (optional)
+        ``plot``, ``bootstrap``, ``seed``, ``confidence``. Filled in place:
         the default columns (``y_true``, ``y_pred``) where none were given, and
         ``file`` where the last word of a column option names a file.
 
     Returns
     -------
     EvalReport
-        Task, classes, sample count and metric values.
+        Task, classes, sample count and metric values (with ``bootstrap``: their
+        intervals; with ``plot``: the pictures written).
 
     Raises
     ------
@@ -59,7 +68,22 @@ def evaluate(args: argparse.Namespace) -> EvalReport:
             ) from None
         raise
     plan = make_plan(args, path, dtypes)
-    suite = _build_suite(args, plan)
+    plot_dir = getattr(args, "plot", None)
+    n_boot = getattr(args, "bootstrap", None)
+    if plot_dir:
+        from calipers.metrics._plot import pyplot
+
+        pyplot("calipers eval --plot")  # a missing matplotlib fails before the pass
+    score_col = score_column(args, plan, path, defaulted)
+    from calipers.metrics import DEFAULT_METRICS
+
+    confusion_names, score_names = split_metric_names(
+        args.metrics, DEFAULT_METRICS[plan.task], score_col)
+    suite = _build_suite(args, plan, confusion_names or ["confusion_matrix"])
+    extras = ScoreExtras.build(score_names, score_col, bool(plot_dir), keep=bool(n_boot))
+    if score_col is not None and score_col not in columns:
+        columns.append(score_col)
+        score_cols = [*score_cols, score_col]
 
     n = 0
     batches = iter_batches(
@@ -70,26 +94,31 @@ def evaluate(args: argparse.Namespace) -> EvalReport:
         progress=args.progress,
         desc="evaluating",
     )
-    for y_true, y_pred, weight in _encoded(batches, plan, args.sample_weight):
+    for y_true, y_pred, weight, scores in _encoded(batches, plan, args.sample_weight,
+                                                   score_col):
         try:
             suite.update(y_true, y_pred, sample_weight=weight)
+            extras.update(y_true, y_pred, scores, weight)
         except ValueError as exc:
             # The metrics number rows within the batch; say where the batch is.
             raise ValueError(f"in rows {n + 1}-{n + len(y_true)}: {exc}{_hint(plan)}") from None
         n += len(y_true)
     if n == 0:
         raise ValueError(f"{shown} has no data rows")
-    values = suite.compute()
+    values = suite.compute() if confusion_names else {}
+    values.update(extras.values())
     average = args.average or ("binary" if plan.task == "binary" else "macro")
     columns_used: dict[str, Any] = {"y_true": _one_or_list(args.y_true)}
     if args.y_pred is not None:
         columns_used["y_pred"] = _one_or_list(args.y_pred)
     else:
-        columns_used["y_score"] = _one_or_list(score_cols)
+        columns_used["y_score"] = _one_or_list(args.y_score)
+    if score_col is not None and args.y_score is None:
+        columns_used["y_score"] = score_col  # scores for the curves and score metrics
     if args.sample_weight:
         columns_used["sample_weight"] = args.sample_weight
     uses_threshold = args.y_score is not None and plan.task != "multiclass"
-    return EvalReport(
+    report = EvalReport(
         file=shown,
         n_samples=n,
         task=plan.task,
@@ -101,6 +130,15 @@ def evaluate(args: argparse.Namespace) -> EvalReport:
         threshold=args.threshold if uses_threshold else None,
         columns=columns_used,
     )
+    if n_boot:
+        seed = int(getattr(args, "seed", 0) or 0)
+        confidence = float(getattr(args, "confidence", 0.95) or 0.95)
+        confusion = list(zip(suite.keys, suite.metrics, strict=True)) if confusion_names else []
+        report.intervals = bootstrap_intervals(confusion, extras, n_boot, seed, confidence)
+        report.bootstrap = {"n": n_boot, "seed": seed, "confidence": confidence}
+    if plot_dir:
+        report.plots = write_plots(plot_dir, suite, extras, plan, Path(shown).name)
+    return report
 
 
 def _hint(plan: Plan) -> str:
@@ -150,10 +188,9 @@ def _resolve_file(args: argparse.Namespace) -> tuple[Path, str]:
     return path, str(args.file)
 
 
-def _build_suite(args: argparse.Namespace, plan: Plan) -> Any:
-    from calipers.metrics import DEFAULT_METRICS, Suite, metric
+def _build_suite(args: argparse.Namespace, plan: Plan, names: list[str]) -> Any:
+    from calipers.metrics import Suite, metric
 
-    names = args.metrics or DEFAULT_METRICS[plan.task]
     zero_division: str | float = (
         args.zero_division if args.zero_division == "warn" else float(args.zero_division)
     )
@@ -175,12 +212,14 @@ def _build_suite(args: argparse.Namespace, plan: Plan) -> Any:
 
 
 def _encoded(
-    batches: Iterator[dict[str, np.ndarray]], plan: Plan, weight_col: str | None
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """Turn raw column batches into (y_true, y_pred or scores, weight) for the suite."""
+    batches: Iterator[dict[str, np.ndarray]], plan: Plan, weight_col: str | None,
+    score_col: str | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """Turn raw column batches into (y_true, y_pred or scores, weight, curve scores)."""
     rows = 0
     for batch in batches:
         weight = batch[weight_col] if weight_col else None
+        scores = batch[score_col] if score_col else None
         if plan.task == "multilabel":
             y_true = _stack_01(batch, plan.true_cols, rows)
             if plan.pred_cols is not None:
@@ -198,7 +237,7 @@ def _encoded(
             else:
                 y_pred = np.column_stack([batch[c] for c in plan.score_cols or []])
         rows += len(y_true)
-        yield y_true, y_pred, weight
+        yield y_true, y_pred, weight, scores
 
 
 def _codes(values: np.ndarray, column: str, plan: Plan, rows_before: int) -> np.ndarray:
