@@ -380,3 +380,65 @@ def test_bad_metric_and_data_are_rejected():
         bootstrap("accuracy", np.array([0, 2, 1]), np.array([0, 1, 1]))  # label 2 in binary
     with pytest.raises(ValueError):
         bootstrap("accuracy", y, p[:10])
+
+
+# -- score metrics ----------------------------------------------------------------------
+
+
+def _index_variant(m: Metric) -> Metric:
+    """The same metric, but with an overridden update: bootstrap takes the index path."""
+    cls = type(m)
+
+    def update(self, *args, **kwargs):
+        return cls.update(self, *args, **kwargs)
+
+    sub = type(f"Index{cls.__name__}", (cls,), {"update": update, "name": f"index_{cls.name}"})
+    clone = m.empty_clone()
+    clone.__class__ = sub
+    return clone
+
+
+def _scores(n, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    return y, rng.random(n) * 0.7 + 0.3 * y, rng.random(n)
+
+
+def test_exact_auc_replicates_are_sklearn_on_the_resampled_indices():
+    sk = pytest.importorskip("sklearn.metrics")
+    y, s, _ = _scores(300, 10)
+    r = bootstrap(calipers.metric("roc_auc"), y, s, n=20, seed=9)
+    assert r.method == "index"
+    assert r.value == pytest.approx(sk.roc_auc_score(y, s), rel=1e-12)
+    for k in range(20):
+        idx = core.resample_indices(300, k, 9)
+        assert r.replicates[k] == pytest.approx(sk.roc_auc_score(y[idx], s[idx]), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["roc_auc", "average_precision"])
+def test_binned_score_metrics_use_cells_and_agree_with_the_index_path(name):
+    y, s, w = _scores(1000, 11)
+    m = calipers.metric(name, bins=200)
+    fast = bootstrap(m, y, s, n=1500, seed=1)
+    slow = bootstrap(_index_variant(m), y, s, n=1500, seed=2)
+    assert (fast.method, slow.method) == ("cells", "index")
+    assert fast.value == slow.value
+    assert abs(fast.replicates.mean() - slow.replicates.mean()) < \
+        5 * np.hypot(fast.std, slow.std) / np.sqrt(1500)
+    assert fast.std == pytest.approx(slow.std, rel=0.1)
+    # weights: the same indices as the index path, so the same replicates
+    a = bootstrap(m, y, s.astype(np.float32), w, n=100, seed=3)
+    b = bootstrap(_index_variant(m), y, s.astype(np.float32), w, n=100, seed=3)
+    assert (a.method, b.method) == ("weighted", "index")
+    np.testing.assert_allclose(a.replicates, b.replicates, rtol=1e-10)
+
+
+def test_one_class_replicates_of_auc_are_nan():
+    y = np.zeros(12, dtype=int)
+    y[0] = 1
+    s = np.linspace(0, 1, 12)
+    with pytest.warns(UndefinedMetricWarning, match="are NaN"):
+        r = bootstrap(calipers.metric("roc_auc", bins=10), y, s, n=200, seed=2)
+    assert r.method == "cells"
+    assert 0 < r.n_nan < 200  # a replicate without the positive has one class only
+    assert np.isfinite(r.low) and np.isfinite(r.high)
