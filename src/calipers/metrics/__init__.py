@@ -48,7 +48,8 @@ from calipers.metrics._ranking_metrics import (
     RocAuc,
     RocCurveMetric,
 )
-from calipers.metrics._score_metrics import BrierScore, LogLoss, Ndcg, TopKAccuracy
+from calipers.metrics._score_metrics import BrierScore, LogLoss, TopKAccuracy
+from calipers.metrics._score_ndcg import Ndcg
 from calipers.metrics._state import ConfusionState
 from calipers.metrics._suite import DEFAULT_METRICS, Suite, metric
 

@@ -10,7 +10,8 @@ from calipers.metrics._ranking_metrics import (
     RocAuc,
     RocCurveMetric,
 )
-from calipers.metrics._score_metrics import BrierScore, LogLoss, Ndcg, TopKAccuracy
+from calipers.metrics._score_metrics import BrierScore, LogLoss, TopKAccuracy
+from calipers.metrics._score_ndcg import Ndcg
 
 __all__ = ["SCORE_METRICS"]
 
