@@ -164,14 +164,14 @@ def _ovr_roc_auc(codes: np.ndarray, scores: np.ndarray, n_classes: int, average:
         pos[np.arange(n) * n_classes + codes] = True
         w = None if weights is None else np.repeat(weights, n_classes)
         return _binary_roc_auc(pos, np.ascontiguousarray(scores).reshape(-1), w)
-    per_class = np.empty(n_classes)
-    for c in range(n_classes):
-        per_class[c] = _binary_roc_auc(codes == c, np.ascontiguousarray(scores[:, c]), weights)
     support = None
     if average == "weighted":
         support = np.bincount(codes, weights=weights, minlength=n_classes).astype(np.float64)
         if np.isclose(support.sum(), 0.0):
             return 0.0
+    per_class = np.empty(n_classes)
+    for c in range(n_classes):
+        per_class[c] = _binary_roc_auc(codes == c, np.ascontiguousarray(scores[:, c]), weights)
     return average_scores(per_class, average, support)
 
 

@@ -99,6 +99,8 @@ def binary_columns_scores(metric: Callable[..., float], pos: np.ndarray, t: np.n
         single one (``micro``).
     average_weight : ndarray or None
         The weights of the mean: supports (``weighted``), sample weights (``samples``).
+        When the supports sum to (nearly) zero no column is scored: the scores are
+        zeros and the caller returns 0, as scikit-learn does.
     """
     if average == "micro":
         w = None if weights is None else np.repeat(weights, pos.shape[1])
@@ -108,11 +110,14 @@ def binary_columns_scores(metric: Callable[..., float], pos: np.ndarray, t: np.n
         scores = np.ascontiguousarray(scores)
         per = np.array([metric(pos[i], scores[i], None) for i in range(pos.shape[0])])
         return per, weights
-    per = np.array([metric(np.ascontiguousarray(pos[:, c]),
-                           np.ascontiguousarray(scores[:, c]), weights)
-                    for c in range(pos.shape[1])], dtype=np.float64)
     support = None
     if average == "weighted":
         values = t.astype(np.float64)
         support = values.sum(axis=0) if weights is None else weights @ values
+        if np.isclose(support.sum(), 0.0):
+            # scikit-learn returns 0 before scoring any column (no warnings).
+            return np.zeros(pos.shape[1]), support
+    per = np.array([metric(np.ascontiguousarray(pos[:, c]),
+                           np.ascontiguousarray(scores[:, c]), weights)
+                    for c in range(pos.shape[1])], dtype=np.float64)
     return per, support
