@@ -169,8 +169,10 @@ class RocAuc(_BinnedValue):
         F = _functional()
         (t, s), w = self._state.arrays()
         avg = _sk_average(self.average)
-        if self.task == "binary":
-            return F.roc_auc_score(_as_01(t), s, sample_weight=w, max_fpr=self.max_fpr)
+        if self.task == "binary":  # checked arrays: skip the drop-in's validation
+            from calipers.metrics._functional_ranking import _binary_roc_auc
+
+            return _binary_roc_auc(t, s, w, self.max_fpr)
         if self.task == "multilabel":
             return F.roc_auc_score(_as_01(t), s, average=avg, sample_weight=w,
                                    max_fpr=self.max_fpr)
@@ -207,8 +209,10 @@ class AveragePrecision(_BinnedValue):
     def _compute_exact(self) -> Any:
         F = _functional()
         (t, s), w = self._state.arrays()
-        if self.task == "binary":
-            return F.average_precision_score(_as_01(t), s, sample_weight=w)
+        if self.task == "binary":  # checked arrays: skip the drop-in's validation
+            from calipers.metrics._functional_ranking import _binary_average_precision
+
+            return _binary_average_precision(t, s, w)
         y = _one_hot(t, self.k) if self.task == "multiclass" else _as_01(t)
         return F.average_precision_score(y, s, average=_sk_average(self.average),
                                          sample_weight=w)
