@@ -6,8 +6,8 @@ distribution as one multinomial draw over the cells, with the observed cell shar
 probabilities. :func:`multinomial_counts` draws it as a chain of conditional binomials
 (cell j gets Binomial(remaining draws, c_j / remaining count)), O(cells) per replicate
 instead of O(n). With per-sample weights, cells do not suffice: :func:`weighted_cell_sums`
-resamples sample indices and adds each drawn sample's weight to its cell, O(n) per
-replicate.
+resamples sample indices, counts the draws of each sample and adds count x weight to
+the sample's cell, O(n) per replicate.
 
 Random numbers come from a counter-based generator keyed by (seed, replicate): draw i
 of replicate r is a fixed function of (seed, r, i), so the result does not depend on
@@ -19,7 +19,8 @@ Nothing here validates input: :mod:`calipers.metrics._bootstrap` does.
 
 from cython.parallel cimport prange
 from libc.math cimport fabs, floor, log, pow, sqrt
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
 
 import numpy as np
 
@@ -234,19 +235,30 @@ def multinomial_counts(const int64_t[::1] cells, int64_t rep_start, Py_ssize_t n
     return out
 
 
-cdef void _weighted_row(const int64_t* cell_of, const double* weights, Py_ssize_t n,
-                        uint64_t seed, uint64_t rep, int64_t* counts,
-                        double* sums) noexcept nogil:
+cdef int _weighted_row(const int64_t* cell_of, const double* weights, Py_ssize_t n,
+                       uint64_t seed, uint64_t rep, int64_t* counts,
+                       double* sums) noexcept nogil:
+    # Count how often each sample is drawn (random increments into n uint32, which
+    # stay in cache far better than gathering cell and weight per draw), then add
+    # the samples' cells and weights in one sequential pass.
     cdef Stream s
     cdef Py_ssize_t i
-    cdef uint64_t idx
+    cdef uint32_t h
     cdef int64_t j
+    cdef uint32_t* hits = <uint32_t*>calloc(n, sizeof(uint32_t))
+    if hits == NULL:
+        return -1
     _stream(&s, seed, rep, INDEX_STREAM)
     for i in range(n):
-        idx = calipers_bounded(_next(&s), <uint64_t>n)
-        j = cell_of[idx]
-        counts[j] += 1
-        sums[j] += weights[idx]
+        hits[calipers_bounded(_next(&s), <uint64_t>n)] += 1
+    for i in range(n):
+        h = hits[i]
+        if h:
+            j = cell_of[i]
+            counts[j] += h
+            sums[j] += h * weights[i]
+    free(hits)
+    return 0
 
 
 def weighted_cell_sums(const int64_t[::1] cell_of, const double[::1] weights,
@@ -274,12 +286,18 @@ def weighted_cell_sums(const int64_t[::1] cell_of, const double[::1] weights,
     cdef int64_t[:, ::1] co = counts
     cdef double[:, ::1] so = sums
     cdef Py_ssize_t r
+    cdef int failed = 0
     if n == 0 or n_reps == 0:
         return counts, sums
+    if n > 4294967295:
+        raise ValueError("weighted_cell_sums takes at most 2**32 - 1 samples")
     with nogil:
         for r in prange(n_reps, schedule="static"):
-            _weighted_row(&cell_of[0], &weights[0], n, seed, <uint64_t>(rep_start + r),
-                          &co[r, 0], &so[r, 0])
+            if _weighted_row(&cell_of[0], &weights[0], n, seed, <uint64_t>(rep_start + r),
+                             &co[r, 0], &so[r, 0]) != 0:
+                failed += 1
+    if failed:
+        raise MemoryError()
     return counts, sums
 
 
