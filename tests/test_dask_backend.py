@@ -352,3 +352,61 @@ def test_any_metric_subclass_keyword_arrays_and_broadcast_options(client):
                group_weights=gw, scale=2.0)
     assert got.compute() == ref.compute()
     np.testing.assert_array_equal(got.counts, ref.counts)
+
+
+# -- score metrics: exact and binned -----------------------------------------------------
+def test_score_metrics_binary_exact_and_binned(client):
+    rng = np.random.default_rng(9)
+    n = 3_001
+    y = rng.integers(0, 2, n)
+    s = np.round(rng.random(n), 2).astype(np.float32)  # heavy ties, float32
+    w = rng.random(n)
+    w[::5] = 0.0
+    dy = da.from_array(y, chunks=(1_000, 1, 2_000))
+    ds = da.from_array(s, chunks=700)
+    dw = da.from_array(w, chunks=1_300)
+    # exact states keep the partitions' samples in order: bit-equal results; binned
+    # counts are integers; float sums (weighted bins, log loss) round in another order
+    for name, opts, exact, weighted_exact in [
+        ("roc_auc", {}, True, True), ("roc_auc", {"bins": 1_000}, True, False),
+        ("average_precision", {}, True, True),
+        ("average_precision", {"bins": 100}, True, False), ("log_loss", {}, False, False),
+    ]:
+        got, ref = both(name, (y, s), (dy, ds), **opts)
+        assert_same(got, ref, rtol=0.0 if exact else 1e-12)
+        got, ref = both(name, (y, s), (dy, ds), {"sample_weight": w}, {"sample_weight": dw},
+                        **opts)
+        assert_same(got, ref, rtol=0.0 if weighted_exact else 1e-12)
+
+
+def test_score_metrics_multiclass_score_matrix(client):
+    rng = np.random.default_rng(11)
+    n, k = 2_000, 4
+    y = rng.integers(0, k, n)
+    p = rng.random((n, k))
+    p /= p.sum(axis=1, keepdims=True)
+    dy = da.from_array(y, chunks=600)
+    dp = da.from_array(p, chunks=(450, 3))
+    for name, opts in [("roc_auc", {"average": "macro"}),
+                       ("roc_auc", {"average": "weighted", "bins": 2_000}),
+                       ("average_precision", {"average": "none"}), ("log_loss", {})]:
+        got, ref = both(name, (y, p), (dy, dp), task="multiclass", num_classes=k, **opts)
+        assert_same(got, ref, rtol=1e-12)
+
+
+def test_map_with_query_ids_spanning_partitions(client):
+    rng = np.random.default_rng(12)
+    n = 2_500
+    q = np.sort(rng.integers(0, 60, n))  # queries cut across partitions
+    y = rng.integers(0, 2, n)
+    s = np.round(rng.random(n), 1)
+    frame = dd.from_pandas(pd.DataFrame({"q": q, "y": y, "s": s}), npartitions=5)
+    ref = calipers.metric("map")
+    ref.update(y, s, query_ids=q)
+    got = calipers.metric("map")
+    got.update(frame["y"], frame["s"], query_ids=frame["q"])
+    assert_same(got.compute(), ref.compute(), rtol=1e-12)
+    got = calipers.metric("map")
+    got.update(da.from_array(y, chunks=800), da.from_array(s, chunks=333),
+               query_ids=da.from_array(q, chunks=1_000))
+    assert_same(got.compute(), ref.compute(), rtol=1e-12)
