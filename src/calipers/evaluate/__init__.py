@@ -14,8 +14,13 @@ labels) are streamed once; otherwise a first, cheap pass over the label columns
 collects the sorted distinct labels, which become the classes (or ``--labels`` fixes
 them, in the given order).
 
+Binary tasks with a score column also get ``roc_auc`` and ``average_precision``;
+``--plot DIR`` writes the ROC, precision-recall and confusion-matrix pictures and
+``--bootstrap N`` adds percentile intervals.
+
 Modules: ``_labels`` (label kinds, parsing, codes), ``_plan`` (task and classes),
-``_run`` (the batch loop), ``_report`` (:class:`EvalReport` and its formats). pyarrow,
+``_run`` (the batch loop), ``_scores`` (score metrics, pictures, bootstrap),
+``_report`` (:class:`EvalReport` and its formats). pyarrow,
 tqdm and the metrics are imported only when an evaluation runs.
 """
 

@@ -142,7 +142,8 @@ def bootstrap(metric: Metric | str, y_true: Any, y_pred: Any, sample_weight: Any
 
     A replicate where the metric is undefined gives what the metric gives there: NaN
     (e.g. ROC AUC of a replicate with one class only) or ``zero_division``'s value for
-    confusion metrics. NaN replicates are left out of the interval and the standard
+    confusion metrics; a replicate whose ``compute`` raises ``ValueError`` counts as
+    NaN. NaN replicates are left out of the interval and the standard
     deviation and counted in ``n_nan``; one :class:`UndefinedMetricWarning` says how
     many replicates were undefined (instead of one warning per replicate).
 
