@@ -352,6 +352,23 @@ def test_any_metric_subclass_keyword_arrays_and_broadcast_options(client):
                group_weights=gw, scale=2.0)
     assert got.compute() == ref.compute()
     np.testing.assert_array_equal(got.counts, ref.counts)
+    # a 0-d dask array is an option (computed once), not a per-sample argument
+    again = GroupMean()
+    again.update(da.from_array(s, chunks=300), group_ids=da.from_array(g, chunks=500),
+                 group_weights=gw, scale=da.from_array(np.float64(2.0)))
+    assert again.compute() == ref.compute()
+
+
+def test_empty_dask_arrays_count_nothing(client):
+    empty = np.array([], dtype=np.int64)
+    m = calipers.metric("accuracy")
+    m.update(da.from_array(empty, chunks=5), da.from_array(empty, chunks=3))
+    y = da.from_array(np.arange(10) % 2, chunks=4)
+    m.update(y[y > 5], y[y > 5])  # filtered to nothing, unknown chunk sizes
+    assert m.n_samples == 0
+    m.update(da.from_array(np.array([0, 1, 1]), chunks=2), da.from_array(np.array([0, 1, 0]),
+                                                                          chunks=1))
+    assert m.n_samples == 3 and m.compute() == pytest.approx(2 / 3)
 
 
 # -- score metrics: exact and binned -----------------------------------------------------

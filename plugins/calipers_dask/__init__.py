@@ -177,12 +177,12 @@ def _run(cls: type[DaskBackend], metric: Any, values: dict[int | str, Any], narg
     template = dask.delayed(_empty_clone(metric), name=f"calipers-empty-{token}",
                             traverse=False)
     update = dask.delayed(_update_partition, pure=False)
+    labels = [names(k) for k in arrays]
     states = []
     for i in range(counts.pop()):
         block_values = {k: (blocks[k][i] if k in arrays else v) for k, v in values.items()}
         positional = [block_values[j] for j in range(nargs)]
         keyword = {k: v for k, v in block_values.items() if not isinstance(k, int)}
-        labels = [names(k) for k in arrays]
         states.append(update(template, positional, keyword, [blocks[k][i] for k in arrays],
                              labels, i))
     merge = dask.delayed(_merge_states, pure=False)
