@@ -20,6 +20,7 @@ Drop-ins for ``sklearn.metrics`` with the same signatures, results and warnings:
 """
 
 from calipers.metrics._base import Metric
+from calipers.metrics._bootstrap import BootstrapResult, bootstrap
 from calipers.metrics._classes import (
     BUILTIN_METRICS,
     F1,
@@ -37,6 +38,7 @@ from calipers.metrics._classes import (
 )
 from calipers.metrics._compute import UndefinedMetricWarning
 from calipers.metrics._confusion_metric import AVERAGES, ConfusionMetric
+from calipers.metrics._curves import PrCurve, RocCurve
 from calipers.metrics._functional import *  # noqa: F403
 from calipers.metrics._functional import __all__ as _functional_all
 from calipers.metrics._ranking_base import ScoreMetric
@@ -54,6 +56,10 @@ from calipers.metrics._state import ConfusionState
 from calipers.metrics._suite import DEFAULT_METRICS, Suite, metric
 
 __all__ = [
+    "BootstrapResult",
+    "PrCurve",
+    "RocCurve",
+    "bootstrap",
     "AVERAGES",
     "BUILTIN_METRICS",
     "DEFAULT_METRICS",
