@@ -102,16 +102,17 @@ def _one_hot(y_true: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _multiclass_targets(y_true: Any, p: np.ndarray, sample_weight: Any, labels: Any
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Checked ``(onehot, proba, weights)``; proba has one column per class."""
+    """Checked ``(onehot, proba, weights)``; proba (float64) has one column per class."""
     _check_range(p, "lower")
     n = check_lengths(y_proba=p, y_true=as_np(y_true), sample_weight=as_np(sample_weight))
     weights = check_sample_weight(as_np(sample_weight), n)
     onehot, classes = _one_hot(y_true, labels)
+    eps = np.finfo(p.dtype).eps
+    p = p.astype(np.float64)
     if p.ndim == 1:
         p = p[:, None]
     if p.shape[1] == 1:
         p = np.concatenate([1 - p, p], axis=1)
-    eps = np.finfo(p.dtype).eps
     if not np.isclose(p.sum(axis=1), 1, rtol=math.sqrt(eps), atol=1e-8).all():
         warnings.warn("The y_prob values do not sum to one. Make sure to pass probabilities.",
                       UserWarning, stacklevel=3)
@@ -165,9 +166,10 @@ def log_loss(y_true: Any, y_proba: Any = None, *, normalize: bool = True,
     if y_proba is None:
         raise ValueError("log_loss needs the predicted probabilities y_proba")
     p = _proba_array(y_proba)
-    onehot, p, weights = _multiclass_targets(y_true, p, sample_weight, labels)
+    # Clipped to the caller's dtype's eps, as scikit-learn clips.
     eps = np.finfo(p.dtype).eps
-    log_p = np.log(np.clip(p, eps, 1 - eps).astype(np.float64))
+    onehot, p, weights = _multiclass_targets(y_true, p, sample_weight, labels)
+    log_p = np.log(np.clip(p, eps, 1 - eps))
     if (onehot.sum(axis=1) == 1).all():
         loss = -log_p[np.arange(p.shape[0]), onehot.argmax(axis=1)]
     else:
@@ -213,8 +215,7 @@ def brier_score_loss(y_true: Any, y_proba: Any, *, sample_weight: Any = None,
         onehot, p, weights = _binary_targets(y_true, p, sample_weight, pos_label)
     else:
         onehot, p, weights = _multiclass_targets(y_true, p, sample_weight, labels)
-    p64 = p.astype(np.float64)
-    loss = np.square(onehot - p64).sum(axis=1)
+    loss = np.square(onehot - p).sum(axis=1)
     score = np.average(loss, weights=weights)
     if scale_by_half == "auto":
         scale_by_half = p.shape[1] < 3
@@ -229,7 +230,7 @@ def _binary_targets(y_true: Any, p: np.ndarray, sample_weight: Any, pos_label: A
         t = t.reshape(-1)
     if t.ndim != 1:
         raise ValueError(f"y_true should be a 1d array, got an array of shape {t.shape} instead.")
-    p = p.reshape(-1)
+    p = p.reshape(-1).astype(np.float64)
     n = check_lengths(y_proba=p, y_true=t, sample_weight=as_np(sample_weight))
     weights = check_sample_weight(as_np(sample_weight), n)
     y_type, classes = label_classes(t)
