@@ -35,8 +35,78 @@ import numpy as np
 cdef extern from *:
     """
     #include <stdint.h>
+    #include <stdlib.h>
     #include <string.h>
+    #include <sys/mman.h>
     typedef unsigned __int128 calipers_u128;
+
+    /* Large buffers on 2 MiB boundaries, advised into transparent huge pages: first
+       touching 4 KiB pages one fault at a time costs as much as a sort pass. */
+    static void* calipers_big_alloc(size_t bytes) {
+        void* p = NULL;
+        if (bytes < ((size_t)4 << 20)) return malloc(bytes ? bytes : 1);
+        if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
+    #ifdef MADV_HUGEPAGE
+        madvise(p, bytes, MADV_HUGEPAGE);
+    #endif
+        return p;
+    }
+
+    /* Unweighted AUC and AP over one segment of the two sorted (ascending) key
+       arrays, highest key first, without branches on the data. The segment holds
+       np positives pk[ip - np + 1 .. ip] and nn negatives nk[jn - nn + 1 .. jn]; the
+       key just below each (pk[ip - np], nk[jn - nn], a sentinel 0 at the very end)
+       is below every key of the segment. tp0 / fp0 count the positives / negatives
+       above the segment, n_neg all negatives.
+       Ties are taken negatives first, so when a positive of key k is taken the
+       negatives taken are exactly those >= k: its doubled AUC credit is
+       2 (n_neg - fp) plus the negatives tied with it, and a run of positives of key
+       k adds run x T / (T + F), T the positives taken when the run ends and F the
+       negatives taken at its start. */
+    #define CALIPERS_WALK(NAME, KT)                                                  \
+    static void NAME(const KT* pk, int64_t ip, int64_t np, const KT* nk, int64_t jn, \
+                     int64_t nn, int64_t tp0, int64_t fp0, int64_t n_neg,            \
+                     calipers_u128* num2_out, double* ap_out) {                      \
+        int64_t i = ip, j = jn, s, steps = np + nn;                                  \
+        int64_t tp = tp0, fp = fp0, nrun = 0, run_p = 0, run_f = 0;                  \
+        KT last_kn = 0, last_kp = 0;                                                 \
+        calipers_u128 num2 = 0;                                                      \
+        double ap = 0.0;                                                             \
+        for (s = 0; s < steps; s++) {                                                \
+            KT kp = pk[i], kn = nk[j];                                               \
+            int64_t tk = kp > kn, tn = 1 - tk;                                       \
+            KT mn = (KT)0 - (KT)tn, mp = (KT)0 - (KT)tk;                             \
+            nrun = tk * nrun + tn * ((int64_t)(kn == last_kn) * nrun + 1);           \
+            last_kn = (kn & mn) | (last_kn & ~mn);                                   \
+            fp += tn;                                                                \
+            j -= tn;                                                                 \
+            int64_t eq = (int64_t)(last_kn == kp) * nrun;                            \
+            num2 += (uint64_t)(tk * (2 * (n_neg - fp) + eq));                        \
+            int64_t newp = tk & (int64_t)(kp != last_kp);                            \
+            int64_t den = tp + run_f;                                                \
+            den += den == 0;                                                         \
+            ap += (double)(newp & (run_p > 0)) * ((double)run_p * ((double)tp / (double)den)); \
+            run_p = run_p * (1 - newp) + tk;                                         \
+            run_f += newp * (fp - run_f);                                            \
+            last_kp = (kp & mp) | (last_kp & ~mp);                                   \
+            tp += tk;                                                                \
+            i -= tk;                                                                 \
+        }                                                                            \
+        if (run_p > 0) ap += (double)run_p * ((double)tp / (double)(tp + run_f));    \
+        *num2_out = num2;                                                            \
+        *ap_out = ap;                                                                \
+    }                                                                                \
+    /* number of keys <= k in the ascending array a[0 .. n) */                       \
+    static int64_t NAME##_count_le(const KT* a, int64_t n, KT k) {                   \
+        int64_t lo = 0, hi = n;                                                      \
+        while (lo < hi) {                                                            \
+            int64_t mid = lo + (hi - lo) / 2;                                        \
+            if (a[mid] <= k) lo = mid + 1; else hi = mid;                            \
+        }                                                                            \
+        return lo;                                                                   \
+    }
+    CALIPERS_WALK(calipers_walk64, uint64_t)
+    CALIPERS_WALK(calipers_walk32, uint32_t)
     /* Order-preserving keys: flip all bits of negatives, the sign bit of positives.
        Every finite score's key is > 0, so 0 serves as a sentinel. */
     static inline uint64_t calipers_key64(double x) {
@@ -55,6 +125,15 @@ cdef extern from *:
     ctypedef unsigned long long u128 "calipers_u128"
     uint64_t calipers_key64(double x) noexcept nogil
     uint32_t calipers_key32(float x) noexcept nogil
+    void* calipers_big_alloc(size_t bytes) noexcept nogil
+    void calipers_walk64(const uint64_t* pk, int64_t ip, int64_t n_p, const uint64_t* nk,
+                         int64_t jn, int64_t nn, int64_t tp0, int64_t fp0, int64_t n_neg,
+                         u128* num2_out, double* ap_out) noexcept nogil
+    void calipers_walk32(const uint32_t* pk, int64_t ip, int64_t n_p, const uint32_t* nk,
+                         int64_t jn, int64_t nn, int64_t tp0, int64_t fp0, int64_t n_neg,
+                         u128* num2_out, double* ap_out) noexcept nogil
+    int64_t calipers_walk64_count_le(const uint64_t* a, int64_t n, uint64_t k) noexcept nogil
+    int64_t calipers_walk32_count_le(const uint32_t* a, int64_t n, uint32_t k) noexcept nogil
 
 ctypedef fused key_t:
     uint32_t
@@ -66,7 +145,7 @@ cdef enum:
     RMASK = 255
     MAXDIG = 8             # digits of a uint64 key
     SMALL = 256            # keys up to which insertion sort replaces the radix sort
-    PAR_MIN = 65536        # keys per thread below which a pass runs serially
+    PAR_MIN = 1048576      # keys per thread below which a pass runs serially
     MAX_SORT_THREADS = 8
     HIST_CHUNK = 65536     # samples per work item of the histogram kernels
 
@@ -405,51 +484,73 @@ cdef struct Walk:
     int64_t groups
 
 
+cdef inline int64_t _count_le(const key_t* a, int64_t n, key_t k) noexcept nogil:
+    if key_t is uint64_t:
+        return calipers_walk64_count_le(a, n, k)
+    else:
+        return calipers_walk32_count_le(a, n, k)
+
+
 cdef void _walk_counts(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
                        Walk* out) noexcept nogil:
-    """Unweighted AUC and AP without branches on the data.
+    """Unweighted AUC and AP (``pk[-1] == nk[-1] == 0``), in key-range segments.
 
-    Needs ``pk[-1] == nk[-1] == 0``. Ties are taken negatives first, so when a
-    positive of key k is taken, the negatives taken are exactly those >= k: its AUC
-    credit is (N - fp) plus the negatives tied with it (counted twice: num2 is
-    doubled), and a run of positives of key k gets precision T/(T + F) with T the
-    positives taken when the run ends and F the negatives at its start.
+    Segment boundaries are keys of the larger array at equal ranks, so no tie group
+    straddles two segments; each segment starts from the counts above it.
     """
-    cdef int64_t i = P - 1, j = N - 1, step
-    cdef int64_t tp = 0, fp = 0, nrun = 0, run_p = 0, run_f = 0, tk, eq, newrun, den
-    cdef key_t kp, kn, last_kn = 0, last_kp = 0
+    cdef int nt = _threads_for(P + N)
+    cdef int64_t tops_p[MAX_SORT_THREADS + 1]   # positives with key > boundary t
+    cdef int64_t tops_n[MAX_SORT_THREADS + 1]
+    cdef u128 nums[MAX_SORT_THREADS]
+    cdef double aps[MAX_SORT_THREADS]
+    cdef const key_t* big = pk if P >= N else nk
+    cdef int64_t nbig = P if P >= N else N
+    cdef int64_t le_p, le_n
+    cdef int t, s
+    cdef key_t k
     cdef u128 num2 = 0
-    cdef double ap = 0, contrib
-    for step in range(P + N):
-        kp = pk[i]
-        kn = nk[j]
-        tk = kp > kn
-        # a negative: extend or restart the run of equal negatives
-        nrun = nrun if tk else (nrun + 1 if kn == last_kn else 1)
-        last_kn = last_kn if tk else kn
-        fp += 1 - tk
-        j -= 1 - tk
-        # a positive
-        eq = nrun if last_kn == kp else 0
-        num2 += <u128>(<uint64_t>(tk * (2 * (N - fp) + eq)))
-        newrun = tk & (kp != last_kp) & (run_p > 0)
-        den = tp + run_f
-        den += den == 0
-        contrib = <double>run_p * (<double>tp / <double>den)
-        ap += contrib if newrun else 0.0
-        run_p = (0 if (tk and kp != last_kp) else run_p) + tk
-        run_f = fp if (tk and kp != last_kp) else run_f
-        last_kp = kp if tk else last_kp
-        tp += tk
-        i -= tk
-    if run_p > 0:
-        ap += <double>run_p * (<double>tp / <double>(tp + run_f))
+    cdef double ap = 0
+    tops_p[0] = 0
+    tops_n[0] = 0
+    for t in range(1, nt):
+        # boundary t: segment t - 1 holds keys > k, segment t keys <= k
+        k = big[nbig - 1 - (<int64_t>t * nbig) // nt]
+        le_p = _count_le(pk, P, k)
+        le_n = _count_le(nk, N, k)
+        tops_p[t] = P - le_p
+        tops_n[t] = N - le_n
+        if tops_p[t] < tops_p[t - 1] or tops_n[t] < tops_n[t - 1]:
+            tops_p[t] = tops_p[t - 1]
+            tops_n[t] = tops_n[t - 1]
+    tops_p[nt] = P
+    tops_n[nt] = N
+    if nt == 1:
+        _walk_segment(pk, P, nk, N, 0, 0, tops_p, tops_n, &nums[0], &aps[0])
+    else:
+        for s in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+            _walk_segment(pk, P, nk, N, s, 0, tops_p, tops_n, &nums[s], &aps[s])
+    for t in range(nt):
+        num2 += nums[t]
+        ap += aps[t]
     out.num2 = num2
     out.ap = ap
-    out.tp = <double>tp
-    out.fp = <double>fp
+    out.tp = <double>P
+    out.fp = <double>N
     out.wnum = 0
     out.groups = -1
+
+
+cdef void _walk_segment(const key_t* pk, int64_t P, const key_t* nk, int64_t N, int t,
+                        int dummy, const int64_t* tops_p, const int64_t* tops_n,
+                        u128* num2, double* ap) noexcept nogil:
+    cdef int64_t seg_p = tops_p[t + 1] - tops_p[t]
+    cdef int64_t seg_n = tops_n[t + 1] - tops_n[t]
+    if key_t is uint64_t:
+        calipers_walk64(pk, P - 1 - tops_p[t], seg_p, nk, N - 1 - tops_n[t], seg_n, tops_p[t],
+                        tops_n[t], N, num2, ap)
+    else:
+        calipers_walk32(pk, P - 1 - tops_p[t], seg_p, nk, N - 1 - tops_n[t], seg_n, tops_p[t],
+                        tops_n[t], N, num2, ap)
 
 
 cdef void _walk(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
@@ -559,11 +660,11 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
     job.bits = bits
     job.first = first
     job.wfirst = wfirst
-    keys = <key_t*>malloc(slots * sizeof(key_t))
-    tmp = <key_t*>malloc(slots * sizeof(key_t))
+    keys = <key_t*>calipers_big_alloc(slots * sizeof(key_t))
+    tmp = <key_t*>calipers_big_alloc(slots * sizeof(key_t))
     if weighted:
-        wbuf = <double*>malloc(slots * sizeof(double))
-        wtmp = <double*>malloc(slots * sizeof(double))
+        wbuf = <double*>calipers_big_alloc(slots * sizeof(double))
+        wtmp = <double*>calipers_big_alloc(slots * sizeof(double))
     if keys == NULL or tmp == NULL or (weighted and (wbuf == NULL or wtmp == NULL)):
         free(keys)
         free(tmp)
