@@ -303,13 +303,22 @@ def _multiclass_roc_auc(t: np.ndarray, scores: np.ndarray, classes: np.ndarray |
     elif classes.shape[0] != scores.shape[1]:
         raise ValueError("Number of classes in y_true not equal to the number of columns in "
                          "'y_score'")
-    codes = np.searchsorted(classes, t)
+    codes = _encode(t, classes)
     if multi_class == "ovo":
         if weights is not None:
             raise ValueError("sample_weight is not supported for multiclass one-vs-one ROC "
                              "AUC, 'sample_weight' must be None in this case.")
         return _ovo_roc_auc(codes, scores, average)
     return _ovr_roc_auc(codes, scores, classes.shape[0], average, weights)
+
+
+def _encode(t: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Index of each label in the sorted ``classes`` (labels 0..k-1 are their own)."""
+    k = classes.shape[0]
+    if t.dtype.kind in "iu" and classes.dtype.kind in "iu" and classes[0] == 0 \
+            and classes[-1] == k - 1:
+        return t.astype(np.intp, copy=False)
+    return np.searchsorted(classes, t)
 
 
 # ---------------------------------------------------------------------------
@@ -374,7 +383,7 @@ def average_precision_score(y_true: Any, y_score: Any, *, average: str | None = 
             raise ValueError("`y_score` needs to be of shape `(n_samples, n_classes)`, since "
                              "`y_true` contains multiple classes. Got `y_score.shape="
                              f"{scores.shape}`.")
-        codes = np.searchsorted(classes, t.reshape(-1))
+        codes = _encode(t.reshape(-1), classes)
         t = np.zeros(scores.shape, dtype=np.int64)
         t[np.arange(n), codes] = 1
     pos = multilabel_positives(t, scores, strict=False)
