@@ -145,9 +145,14 @@ cdef enum:
     RMASK = 255
     MAXDIG = 8             # digits of a uint64 key
     SMALL = 256            # keys up to which insertion sort replaces the radix sort
-    PAR_MIN = 1048576      # keys per thread below which a pass runs serially
+    PAR_MIN = 262144       # keys per thread below which a pass runs serially
     MAX_SORT_THREADS = 8
     HIST_CHUNK = 65536     # samples per work item of the histogram kernels
+
+
+# The thresholds, for tests that cross them.
+SMALL_SORT = SMALL
+PARALLEL_MIN_PER_THREAD = PAR_MIN
 
 
 def max_threads() -> int:
@@ -228,6 +233,8 @@ cdef void _split_chunk(SplitJob* job, int t, key_t dummy) noexcept nogil:
     cdef double* wb = job.wbuf
     cdef const double* w = job.w
     cdef const uint8_t* pos = job.pos
+    cdef const double* sd = <const double*>job.scores
+    cdef const float* sf = <const float*>job.scores
     cdef int64_t isp, isn
     for j in range(t):
         a += job.npos[j]
@@ -236,9 +243,9 @@ cdef void _split_chunk(SplitJob* job, int t, key_t dummy) noexcept nogil:
     b0 = b
     for i in range(lo, hi):
         if key_t is uint64_t:
-            k = calipers_key64((<const double*>job.scores)[i])
+            k = calipers_key64(sd[i])
         else:
-            k = calipers_key32((<const float*>job.scores)[i])
+            k = calipers_key32(sf[i])
         isp = pos[i] != 0
         if w != NULL:
             wi = w[i]

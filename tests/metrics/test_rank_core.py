@@ -20,9 +20,12 @@ from calipers._core import _ranking
 from calipers.metrics import _rank_core as rc
 from calipers.metrics._rank_binned import harmonic_diff
 
-# Sizes around the kernel's boundaries: insertion sort up to 256 keys, parallel passes
-# from 65536 keys per thread (two threads: 131072 per class).
-SIZES = [0, 1, 2, 3, 17, 255, 256, 257, 258, 513, 65535, 65536, 65537, 131073, 300_001]
+# Sizes around the kernel's boundaries: insertion sort up to SMALL_SORT keys per class,
+# parallel passes from PARALLEL_MIN_PER_THREAD keys per thread.
+SMALL = _ranking.SMALL_SORT
+PAR = _ranking.PARALLEL_MIN_PER_THREAD
+SIZES = [0, 1, 2, 3, 17, SMALL - 1, SMALL, SMALL + 1, SMALL + 2, 2 * SMALL + 1, 65_537,
+         PAR + 1]
 
 
 def _sk(y, s, w):
@@ -102,7 +105,7 @@ def test_parity_across_sizes(n, kind):
 # sklearn's own finiteness check overflows summing +-1.8e308 scores
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("n", [2, 50, 1000, 140_000])
+@pytest.mark.parametrize("n", [2, 50, 1000, 70_000])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_parity_adversarial(kind, n, weighted):
     rng = np.random.default_rng(abs(hash((kind, n, weighted))) % 2**32)
@@ -115,6 +118,17 @@ def test_parity_adversarial(kind, n, weighted):
     _check(y, s, w)
     if kind not in ("huge", "extremes", "subnormal"):  # those do not fit float32
         _check(y, s.astype(np.float32), w)
+
+
+@pytest.mark.parametrize("kind,dtype", [("uniform", np.float64), ("ties", np.float32)])
+def test_parity_parallel_paths(kind, dtype):
+    """Both classes above two threads' parallel threshold (sort passes, split, walk
+    segments); on a single-thread build this runs the serial path on the same data."""
+    rng = np.random.default_rng(7)
+    n = 4 * PAR + 3
+    s = _scores(rng, kind, n).astype(dtype)
+    y = rng.random(n) < 0.5
+    _check(y, s)
 
 
 def test_one_class_and_empty():
