@@ -120,15 +120,18 @@ def test_parity_adversarial(kind, n, weighted):
         _check(y, s.astype(np.float32), w)
 
 
-@pytest.mark.parametrize("kind,dtype", [("uniform", np.float64), ("ties", np.float32)])
-def test_parity_parallel_paths(kind, dtype):
+@pytest.mark.parametrize("kind,dtype,weighted", [("uniform", np.float64, False),
+                                                 ("ties", np.float32, False),
+                                                 ("uniform", np.float64, True)])
+def test_parity_parallel_paths(kind, dtype, weighted):
     """Both classes above two threads' parallel threshold (sort passes, split, walk
     segments); on a single-thread build this runs the serial path on the same data."""
     rng = np.random.default_rng(7)
     n = 4 * PAR + 3
     s = _scores(rng, kind, n).astype(dtype)
     y = rng.random(n) < 0.5
-    _check(y, s)
+    w = np.where(rng.random(n) < 0.1, 0.0, rng.random(n)) if weighted else None
+    _check(y, s, w)
 
 
 def test_one_class_and_empty():
