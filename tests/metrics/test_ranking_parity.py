@@ -328,6 +328,21 @@ def test_adversarial(name: str, args: tuple, kwargs: dict) -> None:
     assert_parity(name, *args, **kwargs)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_negative_weights(seed: int) -> None:
+    # scikit-learn accepts weights of both signs; its curve can then go back (auc
+    # raises) or a class can weigh <= 0 (warning and NaN).
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        y = rng.integers(0, 2, 20)
+        s = rng.integers(0, 5, 20) / 4
+        w = rng.normal(size=20) + 0.3
+        for name, kwargs in [("roc_auc_score", {}), ("roc_auc_score", {"max_fpr": 0.4}),
+                             ("average_precision_score", {}), ("roc_curve", {}),
+                             ("precision_recall_curve", {})]:
+            assert_parity(name, y, s, sample_weight=w, **kwargs)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_scores_raise(name: str, bad: float) -> None:

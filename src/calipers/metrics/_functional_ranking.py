@@ -7,9 +7,10 @@ one-vs-one, multilabel indicators averaged over labels (``micro`` / ``macro`` /
 ``weighted`` / ``samples`` / ``None``). All sorting and area arithmetic is the ranking
 core's (:mod:`calipers.metrics._rank_core`); this module validates and averages.
 
-Validation and arithmetic are kept apart: the private ``_binary_*``, ``_ovr_*`` and
-``_ovo_*`` functions take already-checked arrays (see their docstrings) so that
-callers holding validated state (the streaming metrics) can skip revalidation.
+Validation and arithmetic are kept apart: the private ``_binary_*`` functions
+(:mod:`calipers.metrics._score_binary`, re-exported here), ``_ovr_roc_auc`` and
+``_ovo_roc_auc`` take already-checked arrays (see their docstrings) so that callers
+holding validated state (the streaming metrics) can skip revalidation.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ from calipers.metrics._params import (
     str_options,
     validate,
 )
-from calipers.metrics._rank_core import as_scores, binary_ap, binary_auc, binary_clf_curve
+from calipers.metrics._rank_core import as_scores
+from calipers.metrics._score_binary import (
+    ONE_CLASS_MESSAGE,
+    _binary_average_precision,
+    _binary_roc_auc,
+)
 from calipers.metrics._score_checks import (
     as_np,
     average_scores,
@@ -51,88 +57,9 @@ from calipers.metrics._targets import BINARY, MULTICLASS, MULTILABEL
 
 __all__ = ["average_precision_score", "roc_auc_score"]
 
-ONE_CLASS_MESSAGE = ("Only one class is present in y_true. ROC AUC score is not defined in "
-                     "that case.")
-NO_POSITIVE_MESSAGE = ("No positive class found in y_true, recall is set to one for all "
-                       "thresholds.")
 _MAX_FPR = Constraint(
     lambda v: isinstance(v, numbers.Real) and not math.isnan(v) and 0.0 < v <= 1.0,
     "a float in the range (0.0, 1.0]")
-
-
-# ---------------------------------------------------------------------------
-# binary arithmetic on checked arrays
-# ---------------------------------------------------------------------------
-
-
-def _binary_roc_auc(pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None,
-                    max_fpr: float | None = None) -> float:
-    """ROC AUC of checked binary arrays, as scikit-learn's binary ``roc_auc_score``.
-
-    Parameters
-    ----------
-    pos : ndarray of bool, shape (n,), C-contiguous
-        Whether each sample is positive.
-    scores : ndarray of float32 or float64, shape (n,), C-contiguous
-        Finite scores (see :func:`calipers.metrics._rank_core.as_scores`).
-    weights : ndarray of float64, shape (n,), or None
-        Finite sample weights (zeros allowed: those samples are dropped).
-    max_fpr : float in (0, 1] or None
-        Standardised partial AUC up to this false positive rate (McClish).
-
-    Returns
-    -------
-    float
-        NaN with an ``UndefinedMetricWarning`` when ``pos`` holds one class only (or
-        when the weights of one class sum to zero or less).
-    """
-    if pos.shape[0] == 0 or pos.all() or not pos.any():
-        warnings.warn(ONE_CLASS_MESSAGE, UndefinedMetricWarning, stacklevel=3)
-        return float("nan")
-    if max_fpr is None or max_fpr == 1:
-        area = binary_auc(pos, scores, weights)
-        if math.isnan(area):
-            _warn_empty_class(pos, weights)
-        return area
-    fps, tps, _ = binary_clf_curve(pos, scores, weights)
-    if fps[-1] <= 0 or tps[-1] <= 0:
-        _warn_empty_class(pos, weights)
-        if fps[-1] <= 0:
-            # scikit-learn's partial area then has one point and raises.
-            raise ValueError(f"The partial AUC up to max_fpr={max_fpr} is undefined: the "
-                             "negative samples have no weight.")
-        return float("nan")
-    fpr = np.r_[0.0, fps / fps[-1]]
-    tpr = np.r_[0.0, tps / tps[-1]]
-    stop = int(np.searchsorted(fpr, max_fpr, "right"))
-    tpr_at = np.interp(max_fpr, fpr[stop - 1:stop + 1], tpr[stop - 1:stop + 1])
-    partial = float(np.trapezoid(np.r_[tpr[:stop], tpr_at], np.r_[fpr[:stop], max_fpr]))
-    min_area = 0.5 * max_fpr**2
-    return 0.5 * (1 + (partial - min_area) / (max_fpr - min_area))
-
-
-def _warn_empty_class(pos: np.ndarray, weights: np.ndarray | None) -> None:
-    """Warn as scikit-learn's ``roc_curve`` does when one class has no weight."""
-    if weights is None or float(weights[~pos].sum()) <= 0:
-        warnings.warn("No negative samples in y_true, false positive value should be "
-                      "meaningless", UndefinedMetricWarning, stacklevel=4)
-    if weights is None or float(weights[pos].sum()) <= 0:
-        warnings.warn("No positive samples in y_true, true positive value should be "
-                      "meaningless", UndefinedMetricWarning, stacklevel=4)
-
-
-def _binary_average_precision(pos: np.ndarray, scores: np.ndarray,
-                              weights: np.ndarray | None = None) -> float:
-    """Average precision of checked binary arrays, as scikit-learn's.
-
-    Same array contract as :func:`_binary_roc_auc`. Without positives (of non-zero
-    weight) the result is 0.0, with scikit-learn's ``UserWarning``.
-    """
-    ap = binary_ap(pos, scores, weights) if pos.any() else float("nan")
-    if math.isnan(ap):
-        warnings.warn(NO_POSITIVE_MESSAGE, UserWarning, stacklevel=3)
-        return 0.0
-    return max(0.0, ap)
 
 
 # ---------------------------------------------------------------------------
