@@ -139,6 +139,10 @@ ctypedef fused key_t:
     uint32_t
     uint64_t
 
+ctypedef fused score_t:
+    float
+    double
+
 cdef enum:
     RBITS = 8
     RSIZE = 256            # 1 << RBITS buckets per digit
@@ -824,43 +828,70 @@ cdef struct HistJob:
     int64_t nchunks
 
 
-cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
-    cdef int64_t i, c, b, y, lo = chunk * HIST_CHUNK, hi = lo + HIST_CHUNK
-    cdef int64_t C = job.C, B = job.B, cell, nbad = 0
-    cdef int64_t* h = job.hist + <int64_t>tid * C * B * 2
-    cdef double* wh = NULL
-    cdef double x, wi = 1
-    cdef int64_t is_pos
-    if job.whist != NULL:
-        wh = job.whist + <int64_t>tid * C * B * 2
-    if hi > job.n:
-        hi = job.n
-    for i in range(lo, hi):
-        if job.w != NULL:
-            wi = job.w[i]
-        y = -1
-        if job.labels != NULL:
-            y = job.labels[i]
+cdef void _hist_binary(const score_t* sc, const uint8_t* pos, const double* w,
+                       int64_t lo_i, int64_t hi_i, const double* edges, double lo,
+                       double inv, int64_t B, int64_t* h, double* wh) noexcept nogil:
+    cdef int64_t i, cell
+    if wh == NULL:
+        for i in range(lo_i, hi_i):
+            cell = 2 * _bin(sc[i], edges, lo, inv, B) + (pos[i] != 0)
+            h[cell] += 1
+    else:
+        for i in range(lo_i, hi_i):
+            cell = 2 * _bin(sc[i], edges, lo, inv, B) + (pos[i] != 0)
+            h[cell] += 1
+            wh[cell] += w[i]
+
+
+cdef int64_t _hist_matrix(const score_t* sc, const uint8_t* ind, const int64_t* labels,
+                          const double* w, int64_t lo_i, int64_t hi_i, int64_t C,
+                          const double* edges, double lo, double inv, int64_t B,
+                          int64_t* h, double* wh) noexcept nogil:
+    cdef int64_t i, c, y = -1, cell, nbad = 0, is_pos
+    cdef double wi = 1
+    for i in range(lo_i, hi_i):
+        if labels != NULL:
+            y = labels[i]
             if y < 0 or y >= C:
                 nbad += 1
                 continue
+        if w != NULL:
+            wi = w[i]
         for c in range(C):
-            if job.f32:
-                x = (<const float*>job.scores)[i * C + c]
-            else:
-                x = (<const double*>job.scores)[i * C + c]
-            b = _bin(x, job.edges, job.lo, job.inv, B)
-            if job.pos != NULL:
-                is_pos = job.pos[i] != 0
-            elif job.ind != NULL:
-                is_pos = job.ind[i * C + c] != 0
+            if ind != NULL:
+                is_pos = ind[i * C + c] != 0
             else:
                 is_pos = y == c
-            cell = (c * B + b) * 2 + is_pos
+            cell = (c * B + _bin(sc[i * C + c], edges, lo, inv, B)) * 2 + is_pos
             h[cell] += 1
             if wh != NULL:
                 wh[cell] += wi
-    job.bad[tid] += nbad
+    return nbad
+
+
+cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
+    # struct fields are read once: stores into the counts may alias them
+    cdef int64_t lo_i = chunk * HIST_CHUNK, hi_i = lo_i + HIST_CHUNK
+    cdef int64_t C = job.C, B = job.B
+    cdef int64_t* h = job.hist + <int64_t>tid * C * B * 2
+    cdef double* wh = NULL
+    if job.whist != NULL:
+        wh = job.whist + <int64_t>tid * C * B * 2
+    if hi_i > job.n:
+        hi_i = job.n
+    if job.pos != NULL:
+        if job.f32:
+            _hist_binary(<const float*>job.scores, job.pos, job.w, lo_i, hi_i, job.edges,
+                         job.lo, job.inv, B, h, wh)
+        else:
+            _hist_binary(<const double*>job.scores, job.pos, job.w, lo_i, hi_i, job.edges,
+                         job.lo, job.inv, B, h, wh)
+    elif job.f32:
+        job.bad[tid] += _hist_matrix(<const float*>job.scores, job.ind, job.labels, job.w,
+                                     lo_i, hi_i, C, job.edges, job.lo, job.inv, B, h, wh)
+    else:
+        job.bad[tid] += _hist_matrix(<const double*>job.scores, job.ind, job.labels, job.w,
+                                     lo_i, hi_i, C, job.edges, job.lo, job.inv, B, h, wh)
 
 
 def histogram(scores, pos, indicators, labels, weights, const double[::1] edges,
