@@ -43,7 +43,8 @@ def _binary_roc_auc(pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | N
     Parameters
     ----------
     pos : ndarray of bool, shape (n,), C-contiguous
-        Whether each sample is positive.
+        Whether each sample is positive (other dtypes: nonzero entries are positive,
+        at the cost of one conversion pass).
     scores : ndarray of float32 or float64, shape (n,), C-contiguous
         Finite scores (see :func:`calipers.metrics._rank_core.as_scores`).
     weights : ndarray of float64, shape (n,), or None
@@ -58,6 +59,8 @@ def _binary_roc_auc(pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | N
         NaN with an ``UndefinedMetricWarning`` when ``pos`` holds one class only (or
         when the weights of one class sum to zero or less).
     """
+    if pos.dtype != np.bool_:
+        pos = np.ascontiguousarray(pos != 0)
     if pos.shape[0] == 0 or pos.all() or not pos.any():
         warnings.warn(ONE_CLASS_MESSAGE, UndefinedMetricWarning, stacklevel=3)
         return float("nan")
@@ -117,6 +120,8 @@ def _binary_average_precision(pos: np.ndarray, scores: np.ndarray,
     Same array contract as :func:`_binary_roc_auc`. Without positives (of non-zero
     weight) the result is 0.0, with scikit-learn's ``UserWarning``.
     """
+    if pos.dtype != np.bool_:
+        pos = np.ascontiguousarray(pos != 0)
     if weights is not None and bool((weights < 0).any()):
         return _signed_weights_ap(pos, scores, weights)
     ap = binary_ap(pos, scores, weights) if pos.any() else float("nan")
