@@ -11,7 +11,8 @@ precision and, on request, the cumulative curve.
 The split pass also ORs and ANDs all keys, so digits equal for every key are skipped;
 each scatter counts the next digit per destination chunk, so only the first digit
 needs a counting pass. Passes run on up to ``MAX_SORT_THREADS`` OpenMP threads (the
-sort is bound by memory bandwidth). All indices are int64.
+sort is bound by memory bandwidth), each over a few chunks per thread taken
+dynamically. All indices are int64.
 
 Buffer layout of one sort (keys; weights alike)::
 
@@ -151,6 +152,8 @@ cdef enum:
     SMALL = 256            # keys up to which insertion sort replaces the radix sort
     PAR_MIN = 262144       # keys per thread below which a pass runs serially
     MAX_SORT_THREADS = 8
+    CHUNKS_PER_THREAD = 4
+    MAX_CHUNKS = 32
     HIST_CHUNK = 65536     # samples per work item of the histogram kernels
 
 
@@ -331,6 +334,7 @@ cdef struct Pass:
     int shift
     int next_shift          # -1: last pass
     int nchunks
+    int cshift              # chunks are 1 << cshift keys: chunk of index p is p >> cshift
     int64_t* bounds         # [nchunks + 1], the same for source and destination
     int64_t* offs           # [nchunks][RSIZE] write cursors
     int64_t* hist           # [nchunks][RSIZE] counts of the current digit
@@ -349,15 +353,16 @@ cdef void _count_digit(Pass* ps, int c, key_t dummy) noexcept nogil:
 
 
 cdef void _scatter(Pass* ps, int c, key_t dummy) noexcept nogil:
+    # Stable scatter of chunk c by the current digit; unless this is the last pass,
+    # also counts the next digit per destination chunk (no counting pass needed).
     cdef const key_t* src = <const key_t*>ps.src
     cdef key_t* dst = <key_t*>ps.dst
     cdef int64_t* off = ps.offs + <int64_t>c * RSIZE
     cdef int64_t* nh
     cdef int64_t i, p, lo = ps.bounds[c], hi = ps.bounds[c + 1]
-    cdef int64_t b1
     cdef key_t k
-    cdef int sh = ps.shift, nsh = ps.next_shift, u, nc = ps.nchunks
-    cdef int64_t ch
+    cdef int sh = ps.shift, nsh = ps.next_shift, cs = ps.cshift
+    cdef int64_t nc = ps.nchunks
     cdef const double* ws = ps.wsrc
     cdef double* wd = ps.wdst
     if nsh < 0:
@@ -375,36 +380,32 @@ cdef void _scatter(Pass* ps, int c, key_t dummy) noexcept nogil:
                 dst[p] = k
                 wd[p] = ws[i]
         return
-    nh = ps.nexthist + <int64_t>c * nc * RSIZE
+    nh = ps.nexthist + c * nc * RSIZE
     for i in range(nc * RSIZE):
         nh[i] = 0
-    if nc == 1 and ws == NULL:
+    if ws == NULL:
         for i in range(lo, hi):
             k = src[i]
             p = off[(k >> sh) & RMASK]
             off[(k >> sh) & RMASK] = p + 1
             dst[p] = k
-            nh[(k >> nsh) & RMASK] += 1
-    elif nc == 2 and ws == NULL:
-        b1 = ps.bounds[1]
-        for i in range(lo, hi):
-            k = src[i]
-            p = off[(k >> sh) & RMASK]
-            off[(k >> sh) & RMASK] = p + 1
-            dst[p] = k
-            nh[(p >= b1) * RSIZE + <int64_t>((k >> nsh) & RMASK)] += 1
+            nh[(p >> cs) * RSIZE + <int64_t>((k >> nsh) & RMASK)] += 1
     else:
         for i in range(lo, hi):
             k = src[i]
             p = off[(k >> sh) & RMASK]
             off[(k >> sh) & RMASK] = p + 1
             dst[p] = k
-            if ws != NULL:
-                wd[p] = ws[i]
-            ch = 0
-            for u in range(1, nc):
-                ch += p >= ps.bounds[u]
-            nh[ch * RSIZE + <int64_t>((k >> nsh) & RMASK)] += 1
+            wd[p] = ws[i]
+            nh[(p >> cs) * RSIZE + <int64_t>((k >> nsh) & RMASK)] += 1
+
+
+cdef inline int _nchunks(int nt) noexcept nogil:
+    # Several work items per thread, taken dynamically: a thread that loses its core
+    # to another process (a shared machine) delays one small chunk, not a whole half.
+    if nt <= 1:
+        return 1
+    return CHUNKS_PER_THREAD * nt if CHUNKS_PER_THREAD * nt < MAX_CHUNKS else MAX_CHUNKS
 
 
 cdef int _lsd(key_t* a, key_t* b, double* wa, double* wb, int64_t n, uint64_t orbits,
@@ -417,13 +418,13 @@ cdef int _lsd(key_t* a, key_t* b, double* wa, double* wb, int64_t n, uint64_t or
     """
     cdef int nd = _ndig(<key_t>0)
     cdef int active[MAXDIG]
-    cdef int nact = 0, d, j, c, x, s
+    cdef int nact = 0, d, j, c, x, s, nch, target
     cdef uint64_t varying = orbits ^ andbits
     cdef int64_t run, v
     cdef Pass ps
     cdef int64_t* mem
     cdef int where = 0
-    cdef int64_t bounds[MAX_SORT_THREADS + 1]
+    cdef int64_t bounds[MAX_CHUNKS + 1]
     if n <= 1:
         return 0
     if n <= SMALL:
@@ -435,28 +436,35 @@ cdef int _lsd(key_t* a, key_t* b, double* wa, double* wb, int64_t n, uint64_t or
             nact += 1
     if nact == 0:
         return 0
-    mem = <int64_t*>malloc(<size_t>(2 + nt) * nt * RSIZE * sizeof(int64_t))
+    # power-of-two chunks, so a destination's chunk is a shift away
+    target = _nchunks(nt)
+    ps.cshift = 0
+    while (<int64_t>target << ps.cshift) < n:
+        ps.cshift += 1
+    nch = <int>((n + (<int64_t>1 << ps.cshift) - 1) >> ps.cshift)
+    mem = <int64_t*>malloc(<size_t>(2 + nch) * nch * RSIZE * sizeof(int64_t))
     if mem == NULL:
         return -1
-    for c in range(nt + 1):
-        bounds[c] = (<int64_t>c * n) // nt
-    ps.nchunks = nt
+    for c in range(nch + 1):
+        v = <int64_t>c << ps.cshift
+        bounds[c] = v if v < n else n
+    ps.nchunks = nch
     ps.bounds = bounds
     ps.offs = mem
-    ps.hist = mem + nt * RSIZE
-    ps.nexthist = mem + 2 * nt * RSIZE
+    ps.hist = mem + nch * RSIZE
+    ps.nexthist = mem + 2 * nch * RSIZE
     ps.src = a
     ps.shift = active[0] * RBITS
     if nt == 1:
         _count_digit(&ps, 0, <key_t>0)
     else:
-        for s in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        for s in prange(nch, num_threads=nt, schedule="dynamic", chunksize=1):
             _count_digit(&ps, s, <key_t>0)
     for x in range(nact):
         # write cursors: bucket-major, then chunk order (keeps the sort stable)
         run = 0
         for j in range(RSIZE):
-            for c in range(nt):
+            for c in range(nch):
                 ps.offs[<int64_t>c * RSIZE + j] = run
                 run += ps.hist[<int64_t>c * RSIZE + j]
         ps.src = a if where == 0 else b
@@ -468,15 +476,15 @@ cdef int _lsd(key_t* a, key_t* b, double* wa, double* wb, int64_t n, uint64_t or
         if nt == 1:
             _scatter(&ps, 0, <key_t>0)
         else:
-            for s in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+            for s in prange(nch, num_threads=nt, schedule="dynamic", chunksize=1):
                 _scatter(&ps, s, <key_t>0)
         where = 1 - where
         if ps.next_shift >= 0:
-            for c in range(nt):
+            for c in range(nch):
                 for j in range(RSIZE):
                     v = 0
-                    for s in range(nt):
-                        v += ps.nexthist[(<int64_t>s * nt + c) * RSIZE + j]
+                    for s in range(nch):
+                        v += ps.nexthist[(<int64_t>s * nch + c) * RSIZE + j]
                     ps.hist[<int64_t>c * RSIZE + j] = v
     free(mem)
     return where
@@ -509,11 +517,12 @@ cdef void _walk_counts(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
     Segment boundaries are keys of the larger array at equal ranks, so no tie group
     straddles two segments; each segment starts from the counts above it.
     """
-    cdef int nt = _threads_for(P + N)
-    cdef int64_t tops_p[MAX_SORT_THREADS + 1]   # positives with key > boundary t
-    cdef int64_t tops_n[MAX_SORT_THREADS + 1]
-    cdef u128 nums[MAX_SORT_THREADS]
-    cdef double aps[MAX_SORT_THREADS]
+    cdef int nthreads = _threads_for(P + N)
+    cdef int nt = _nchunks(nthreads)
+    cdef int64_t tops_p[MAX_CHUNKS + 1]   # positives with key > boundary t
+    cdef int64_t tops_n[MAX_CHUNKS + 1]
+    cdef u128 nums[MAX_CHUNKS]
+    cdef double aps[MAX_CHUNKS]
     cdef const key_t* big = pk if P >= N else nk
     cdef int64_t nbig = P if P >= N else N
     cdef int64_t le_p, le_n
@@ -538,7 +547,7 @@ cdef void _walk_counts(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
     if nt == 1:
         _walk_segment(pk, P, nk, N, 0, 0, tops_p, tops_n, &nums[0], &aps[0])
     else:
-        for s in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+        for s in prange(nt, num_threads=nthreads, schedule="dynamic", chunksize=1):
             _walk_segment(pk, P, nk, N, s, 0, tops_p, tops_n, &nums[s], &aps[s])
     for t in range(nt):
         num2 += nums[t]
@@ -629,7 +638,8 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
     cdef const double[::1] wv
     cdef const unsigned char[::1] sv = scores.view(np.uint8)
     cdef int64_t n = pv.shape[0]
-    cdef int nt = _threads_for(n)
+    cdef int nthreads = _threads_for(n)
+    cdef int nt = _nchunks(nthreads)     # input chunks
     cdef SplitJob job
     cdef int64_t t, P = 0, N = 0
     cdef bint weighted = weights is not None
@@ -637,12 +647,12 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
     cdef key_t* tmp = NULL
     cdef double* wbuf = NULL
     cdef double* wtmp = NULL
-    cdef int64_t in_bounds[MAX_SORT_THREADS + 1]
-    cdef int64_t npos[MAX_SORT_THREADS]
-    cdef int64_t nneg[MAX_SORT_THREADS]
-    cdef uint64_t bits[4 * MAX_SORT_THREADS]
-    cdef uint64_t first[2 * MAX_SORT_THREADS]
-    cdef double wfirst[2 * MAX_SORT_THREADS]
+    cdef int64_t in_bounds[MAX_CHUNKS + 1]
+    cdef int64_t npos[MAX_CHUNKS]
+    cdef int64_t nneg[MAX_CHUNKS]
+    cdef uint64_t bits[4 * MAX_CHUNKS]
+    cdef uint64_t first[2 * MAX_CHUNKS]
+    cdef double wfirst[2 * MAX_CHUNKS]
     cdef uint64_t orp = 0, andp = <uint64_t>(-1), orn = 0, andn = <uint64_t>(-1)
     cdef int rp = 0, rn = 0
     cdef Walk walk
@@ -687,7 +697,7 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
             if nt == 1:
                 _count_chunk(&job, 0)
             else:
-                for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+                for t in prange(nt, num_threads=nthreads, schedule="dynamic", chunksize=1):
                     _count_chunk(&job, <int>t)
             for t in range(nt):
                 P += npos[t]
@@ -698,7 +708,7 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
             if nt == 1:
                 _split_chunk(&job, 0, dummy)
             else:
-                for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
+                for t in prange(nt, num_threads=nthreads, schedule="dynamic", chunksize=1):
                     _split_chunk(&job, <int>t, dummy)
             _restore_firsts(&job, dummy)
             for t in range(nt):
