@@ -733,7 +733,8 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
             pwp = (wbuf if rp == 0 else wtmp) + 1
             nwp = (wbuf if rn == 0 else wtmp) + 2 + P
         with nogil:
-            if weighted:
+            if weighted or curve:
+                # the grouped walk also counts the curve's points
                 _walk(pk, P, nk, N, pwp, nwp, &walk, NULL, NULL, NULL)
             else:
                 _walk_counts(pk, P, nk, N, &walk)
@@ -745,9 +746,6 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
         stats = (auc_num, walk.ap, walk.tp, walk.fp, P, N)
         if not curve:
             return stats, None
-        if walk.groups < 0:
-            with nogil:
-                _walk(pk, P, nk, N, NULL, NULL, &walk, NULL, NULL, NULL)
         fps = np.empty(walk.groups, dtype=np.float64)
         tps = np.empty(walk.groups, dtype=np.float64)
         thr = np.empty(walk.groups, dtype=np.uint64 if key_t is uint64_t else np.uint32)
