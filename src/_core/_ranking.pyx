@@ -114,13 +114,15 @@ cdef extern from *:
         uint64_t u;
         if (x == 0.0) x = 0.0;  /* -0.0 -> +0.0: scikit-learn treats them as one tie */
         memcpy(&u, &x, 8);
-        return (u >> 63) ? ~u : (u | 0x8000000000000000ULL);
+        u = (u >> 63) ? ~u : (u | 0x8000000000000000ULL);
+        return u + (u == 0);  /* only one NaN maps to 0: keep 0 for the sentinels */
     }
     static inline uint32_t calipers_key32(float x) {
         uint32_t u;
         if (x == 0.0f) x = 0.0f;
         memcpy(&u, &x, 4);
-        return (u >> 31) ? ~u : (u | 0x80000000U);
+        u = (u >> 31) ? ~u : (u | 0x80000000U);
+        return u + (u == 0);
     }
     """
     ctypedef unsigned long long u128 "calipers_u128"
@@ -656,6 +658,7 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
     cdef uint64_t orp = 0, andp = <uint64_t>(-1), orn = 0, andn = <uint64_t>(-1)
     cdef int rp = 0, rn = 0
     cdef Walk walk
+    cdef object auc_num       # an exact Python int when unweighted
     cdef key_t* pk
     cdef key_t* nk
     cdef double* pwp = NULL

@@ -244,6 +244,24 @@ def test_fuzz_no_out_of_bounds_reads(seed):
     np.testing.assert_allclose(edges_in.sum(), n if w is None else wc.sum())
 
 
+@pytest.mark.parametrize("dtype,bits", [(np.float64, np.uint64), (np.float32, np.uint32)])
+def test_core_survives_nan_bit_patterns(dtype, bits):
+    """The wrapper refuses NaN, but the kernel must still stay in bounds: the all-ones
+    NaN would map to the sentinel key 0."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    raw = rng.random(n).astype(dtype)
+    raw[::3] = np.array([-1], dtype=np.int64).astype(bits).view(dtype)[0]  # all bits set
+    pos = (rng.random(n) < 0.5).view(np.uint8)
+    # the branch-free walk (no curve) against the bounds-checked grouped walk
+    fast, _ = _ranking.rank_binary(pos, raw, None, False)
+    grouped, _ = _ranking.rank_binary(pos, raw, None, True)
+    assert fast == grouped
+    assert fast[2:] == (pos.sum(), n - pos.sum(), pos.sum(), n - pos.sum())
+    weighted, _ = _ranking.rank_binary(pos, raw, np.ones(n), False)
+    assert weighted[0] * 2 == fast[0]
+
+
 def test_core_rejects_mismatched_lengths():
     with pytest.raises(ValueError):
         _ranking.rank_binary(np.zeros(3, np.uint8), np.zeros(4), None, False)
@@ -277,7 +295,9 @@ def test_float32_counts_exact_above_2_pow_24():
     num2 = sum(2 * int(p) * int(b) + int(p) * int(q) for p, q, b in zip(pos, neg, neg_below,
                                                                           strict=True))
     assert rc.binary_auc(y, s) == num2 / (2 * P * N)
-    del s, y, levels
+    stats = rc.binary_stats(y, s)
+    assert type(stats["auc_num"]) is int and stats["auc_num"] == num2
+    assert (stats["n_pos"], stats["n_neg"]) == (P, N)
 
 
 # ---------------------------------------------------------------------------
