@@ -196,6 +196,7 @@ cdef inline int _threads_for(int64_t n) noexcept nogil:
 
 cdef struct SplitJob:
     const void* scores
+    int64_t stride          # of scores, in elements (> 0)
     const uint8_t* pos
     const double* w
     int nt
@@ -244,6 +245,7 @@ cdef void _split_chunk(SplitJob* job, int t, key_t dummy) noexcept nogil:
     cdef const uint8_t* pos = job.pos
     cdef const double* sd = <const double*>job.scores
     cdef const float* sf = <const float*>job.scores
+    cdef int64_t st = job.stride
     cdef int64_t isp, isn
     for j in range(t):
         a += job.npos[j]
@@ -252,9 +254,9 @@ cdef void _split_chunk(SplitJob* job, int t, key_t dummy) noexcept nogil:
     b0 = b
     for i in range(lo, hi):
         if key_t is uint64_t:
-            k = calipers_key64(sd[i])
+            k = calipers_key64(sd[i * st])
         else:
-            k = calipers_key32(sf[i])
+            k = calipers_key32(sf[i * st])
         isp = pos[i] != 0
         if w != NULL:
             wi = w[i]
@@ -638,7 +640,7 @@ cdef void _walk(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
 cdef object _rank(object pos, object scores, object weights, bint curve, key_t dummy):
     cdef const uint8_t[::1] pv = pos
     cdef const double[::1] wv
-    cdef const unsigned char[::1] sv = scores.view(np.uint8)
+    cdef const key_t[:] sv      # the scores' bits, strided like the scores
     cdef int64_t n = pv.shape[0]
     cdef int nthreads = _threads_for(n)
     cdef int nt = _nchunks(nthreads)     # input chunks
@@ -666,13 +668,17 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
     cdef double[::1] fps_v, tps_v
     cdef key_t[::1] thr_v
     cdef size_t slots = <size_t>n + 3
-    if <int64_t>sv.shape[0] != n * <int64_t>sizeof(key_t):
+    if scores.ndim != 1 or scores.shape[0] != n:
         raise ValueError("pos and scores differ in length")
+    sv = scores.view(np.uint64 if key_t is uint64_t else np.uint32)
     if weighted:
         wv = weights
         if wv.shape[0] != n:
             raise ValueError("pos and weights differ in length")
     job.scores = &sv[0] if n > 0 else NULL
+    job.stride = sv.strides[0] // <Py_ssize_t>sizeof(key_t)
+    if n > 1 and (job.stride <= 0 or sv.strides[0] != job.stride * <Py_ssize_t>sizeof(key_t)):
+        raise ValueError("scores must have a positive stride, a multiple of the item size")
     job.pos = &pv[0] if n > 0 else NULL
     job.w = &wv[0] if weighted and n > 0 else NULL
     job.nt = nt
@@ -772,7 +778,8 @@ def rank_binary(pos, scores, weights, bint curve):
     Parameters
     ----------
     pos : uint8 ndarray (n,), C-contiguous; nonzero marks a positive.
-    scores : float32 or float64 ndarray (n,), C-contiguous, finite.
+    scores : float32 or float64 ndarray (n,), finite; any positive stride that is a
+        multiple of the item size (a column of a C-ordered matrix is read in place).
     weights : float64 ndarray (n,) or None; samples of weight 0 are dropped.
     curve : bool; also return the curve arrays.
 

@@ -134,6 +134,22 @@ def test_parity_parallel_paths(kind, dtype, weighted):
     _check(y, s, w)
 
 
+def test_strided_scores_read_in_place_or_copied():
+    rng = np.random.default_rng(9)
+    m = rng.random((3000, 7))
+    y = rng.random(3000) < 0.4
+    for col in (m[:, 3], m[::-1, 2], m.astype(np.float32)[:, 6], m[::2, 1],
+                np.broadcast_to(np.float64(0.5), (3000,))):
+        yy = y[: col.shape[0]]
+        compact = np.ascontiguousarray(col)
+        np.testing.assert_equal(rc.binary_auc_ap(yy, col), rc.binary_auc_ap(yy, compact))
+        for a, b in zip(rc.binary_clf_curve(yy, col), rc.binary_clf_curve(yy, compact),
+                        strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="stride"):
+        _ranking.rank_binary(np.zeros(3, np.uint8), m[::-1, 0][:3], None, False)
+
+
 def test_one_class_and_empty():
     s = np.array([0.3, 0.1, 0.2])
     assert math.isnan(rc.binary_auc(np.zeros(3, bool), s))

@@ -4,7 +4,8 @@ This module is the one door from the score metrics (drop-ins, streaming classes,
 bootstrap) to the compiled ranking core (:mod:`calipers._core._ranking`). Callers pass
 1-D arrays: ``pos`` a mask of positives (bool, or anything whose nonzero entries are
 positives), ``scores`` float32/float64 (see :func:`as_scores`), ``weights`` float64 or
-``None``. Non-contiguous input is copied here; the kernels read contiguous buffers.
+``None``. Labels and weights are made contiguous here; 1-D scores are read in place at any
+positive stride (a column of a C-ordered score matrix needs no copy).
 
 Exact path: semantics follow scikit-learn's ``confusion_matrix_at_thresholds``:
 thresholds are the distinct scores in decreasing order (``-0.0`` and ``+0.0`` are one
@@ -102,9 +103,15 @@ def _weights(weights: object, n: int) -> np.ndarray | None:
 
 
 def _binary_inputs(pos, scores, weights):
-    s = _float_scores(scores)
+    s = np.asarray(scores)
+    if s.dtype not in (np.float32, np.float64):
+        s = as_scores(s)
     if s.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {s.shape}")
+    stride = s.strides[0]
+    if s.shape[0] > 1 and (stride <= 0 or stride % s.itemsize):
+        # the sort reads any positive whole-item stride in place (a matrix column)
+        s = np.ascontiguousarray(s)
     return _mask(pos, s.shape[0]), s, _weights(weights, s.shape[0])
 
 
