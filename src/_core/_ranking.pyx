@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Ranking kernels: radix sort of float scores, one ranking pass, score histograms.
+"""Ranking kernels: radix sort of float scores and one ranking pass over them.
 
 Scores become order-preserving unsigned integer keys (float64 -> uint64, float32 ->
 uint32; -0.0 is first mapped to +0.0 so the two tie). Positives and negatives are
@@ -25,7 +25,7 @@ Nothing here validates input beyond lengths: the wrapper in
 :mod:`calipers.metrics._rank_core` checks dtypes, finiteness and contiguity.
 """
 
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 
@@ -142,10 +142,6 @@ ctypedef fused key_t:
     uint32_t
     uint64_t
 
-ctypedef fused score_t:
-    float
-    double
-
 cdef enum:
     RBITS = 8
     RSIZE = 256            # 1 << RBITS buckets per digit
@@ -156,7 +152,6 @@ cdef enum:
     MAX_SORT_THREADS = 8
     CHUNKS_PER_THREAD = 4
     MAX_CHUNKS = 32
-    HIST_CHUNK = 65536     # samples per work item of the histogram kernels
 
 
 # The thresholds, for tests that cross them.
@@ -800,216 +795,3 @@ def rank_binary(pos, scores, weights, bint curve):
     if scores.dtype == np.float32:
         return _rank(pos, scores, weights, curve, d32)
     raise TypeError(f"scores must be float32 or float64, got {scores.dtype}")
-
-
-# ---------------------------------------------------------------------------
-# histograms of scores into B equal bins of [lo, hi]
-# ---------------------------------------------------------------------------
-
-cdef inline int64_t _bin(double x, const double* edges, double lo, double inv,
-                         int64_t B) noexcept nogil:
-    # The last bin whose lower edge is <= x (bin 0 when none is): bin i is
-    # [edges[i], edges[i+1]), the last one closed, out-of-range scores clamp to the
-    # edge bins. The multiply guesses; the comparisons with the very edges the
-    # thresholds report settle it.
-    cdef double f = (x - lo) * inv
-    cdef int64_t b
-    if not (f > 0):
-        b = 0
-    elif f >= <double>B:
-        b = B - 1
-    else:
-        b = <int64_t>f
-    while b > 0 and x < edges[b]:
-        b -= 1
-    while b + 1 < B and x >= edges[b + 1]:
-        b += 1
-    return b
-
-
-cdef struct HistJob:
-    const void* scores      # (n, C) row-major
-    const uint8_t* ind      # (n, C) indicators, or NULL
-    const uint8_t* pos      # (n,) binary labels, or NULL
-    const int64_t* labels   # (n,) class of each row, or NULL
-    const double* w
-    int64_t n
-    int64_t C
-    int64_t B
-    const double* edges
-    double lo
-    double inv
-    bint f32
-    int64_t* hist           # [nt][C][B][2]
-    double* whist
-    int64_t* bad            # [nt]
-    int64_t nchunks
-
-
-cdef void _hist_binary(const score_t* sc, const uint8_t* pos, const double* w,
-                       int64_t lo_i, int64_t hi_i, const double* edges, double lo,
-                       double inv, int64_t B, int64_t* h, double* wh) noexcept nogil:
-    cdef int64_t i, cell
-    if wh == NULL:
-        for i in range(lo_i, hi_i):
-            cell = 2 * _bin(sc[i], edges, lo, inv, B) + (pos[i] != 0)
-            h[cell] += 1
-    else:
-        for i in range(lo_i, hi_i):
-            cell = 2 * _bin(sc[i], edges, lo, inv, B) + (pos[i] != 0)
-            h[cell] += 1
-            wh[cell] += w[i]
-
-
-cdef int64_t _hist_matrix(const score_t* sc, const uint8_t* ind, const int64_t* labels,
-                          const double* w, int64_t lo_i, int64_t hi_i, int64_t C,
-                          const double* edges, double lo, double inv, int64_t B,
-                          int64_t* h, double* wh) noexcept nogil:
-    cdef int64_t i, c, y = -1, cell, nbad = 0, is_pos
-    cdef double wi = 1
-    for i in range(lo_i, hi_i):
-        if labels != NULL:
-            y = labels[i]
-            if y < 0 or y >= C:
-                nbad += 1
-                continue
-        if w != NULL:
-            wi = w[i]
-        for c in range(C):
-            if ind != NULL:
-                is_pos = ind[i * C + c] != 0
-            else:
-                is_pos = y == c
-            cell = (c * B + _bin(sc[i * C + c], edges, lo, inv, B)) * 2 + is_pos
-            h[cell] += 1
-            if wh != NULL:
-                wh[cell] += wi
-    return nbad
-
-
-cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
-    # struct fields are read once: stores into the counts may alias them
-    cdef int64_t lo_i = chunk * HIST_CHUNK, hi_i = lo_i + HIST_CHUNK
-    cdef int64_t C = job.C, B = job.B
-    cdef int64_t* h = job.hist + <int64_t>tid * C * B * 2
-    cdef double* wh = NULL
-    if job.whist != NULL:
-        wh = job.whist + <int64_t>tid * C * B * 2
-    if hi_i > job.n:
-        hi_i = job.n
-    if job.pos != NULL:
-        if job.f32:
-            _hist_binary(<const float*>job.scores, job.pos, job.w, lo_i, hi_i, job.edges,
-                         job.lo, job.inv, B, h, wh)
-        else:
-            _hist_binary(<const double*>job.scores, job.pos, job.w, lo_i, hi_i, job.edges,
-                         job.lo, job.inv, B, h, wh)
-    elif job.f32:
-        job.bad[tid] += _hist_matrix(<const float*>job.scores, job.ind, job.labels, job.w,
-                                     lo_i, hi_i, C, job.edges, job.lo, job.inv, B, h, wh)
-    else:
-        job.bad[tid] += _hist_matrix(<const double*>job.scores, job.ind, job.labels, job.w,
-                                     lo_i, hi_i, C, job.edges, job.lo, job.inv, B, h, wh)
-
-
-def histogram(scores, pos, indicators, labels, weights, const double[::1] edges,
-              double lo, double hi):
-    """Histogram scores into the bins of lower ``edges`` (equal bins of ``[lo, hi]``).
-
-    ``scores`` is a C-contiguous float32/float64 array of shape (n,) or (n, C). Exactly
-    one of ``pos`` (uint8 (n,), binary), ``indicators`` (uint8 (n, C), multilabel) and
-    ``labels`` (int64 (n,), class index per row, one-vs-rest) is given. Returns
-    ``(counts, weighted_counts_or_None, n_bad_labels)``, counts of shape (C, bins, 2)
-    with ``[..., 0]`` negatives and ``[..., 1]`` positives.
-    """
-    cdef HistJob job
-    cdef int64_t n = scores.shape[0]
-    cdef int64_t C = scores.shape[1] if scores.ndim == 2 else 1
-    cdef int64_t cells, t, nbad = 0, nchunks
-    cdef int nt
-    cdef int64_t[::1] hv
-    cdef double[::1] whv
-    cdef const unsigned char[::1] sv = scores.reshape(-1).view(np.uint8)
-    cdef const uint8_t[::1] pv
-    cdef const uint8_t[::1] iv
-    cdef const int64_t[::1] lv
-    cdef const double[::1] wv
-    cdef int64_t bad[256]
-    cdef int64_t bins = edges.shape[0]
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
-    if not (hi > lo):
-        raise ValueError(f"the histogram range needs lo < hi, got ({lo}, {hi})")
-    if (pos is None) + (indicators is None) + (labels is None) != 2:
-        raise ValueError("give exactly one of pos, indicators, labels")
-    job.f32 = scores.dtype == np.float32
-    if <int64_t>sv.shape[0] != n * C * (4 if job.f32 else 8):
-        raise ValueError("scores must be C-contiguous float32 or float64")
-    job.pos = NULL
-    job.ind = NULL
-    job.labels = NULL
-    job.w = NULL
-    if pos is not None:
-        pv = pos
-        if pv.shape[0] != n or C != 1:
-            raise ValueError("pos must have one entry per score of a 1-D scores")
-        job.pos = &pv[0] if n else NULL
-    elif indicators is not None:
-        iv = indicators.reshape(-1)
-        if iv.shape[0] != n * C:
-            raise ValueError("indicators must have the shape of scores")
-        job.ind = &iv[0] if iv.shape[0] else NULL
-    else:
-        lv = labels
-        if lv.shape[0] != n:
-            raise ValueError("labels must have one entry per row of scores")
-        job.labels = &lv[0] if n else NULL
-    if weights is not None:
-        wv = weights
-        if wv.shape[0] != n:
-            raise ValueError("weights must have one entry per row of scores")
-        job.w = &wv[0] if n else NULL
-    cells = C * bins * 2
-    nchunks = (n + HIST_CHUNK - 1) // HIST_CHUNK
-    nt = omp.omp_get_max_threads()
-    if nt > 256:
-        nt = 256
-    if nt > nchunks:
-        nt = <int>nchunks
-    # per-thread copies only while they stay small next to the data
-    if nt > 1 and cells * 8 * nt > (1 << 26):
-        nt = 1
-    if nt < 1:
-        nt = 1
-    counts = np.zeros((nt, C, bins, 2), dtype=np.int64)
-    wcounts = np.zeros((nt, C, bins, 2), dtype=np.float64) if weights is not None else None
-    hv = counts.reshape(-1)
-    job.hist = &hv[0]
-    job.whist = NULL
-    if wcounts is not None:
-        whv = wcounts.reshape(-1)
-        job.whist = &whv[0]
-    for t in range(nt):
-        bad[t] = 0
-    job.bad = bad
-    job.scores = &sv[0] if sv.shape[0] else NULL
-    job.n = n
-    job.C = C
-    job.B = bins
-    job.lo = lo
-    job.edges = &edges[0]
-    job.inv = <double>bins / (hi - lo)
-    job.nchunks = nchunks
-    with nogil:
-        if nt == 1:
-            for t in range(nchunks):
-                _hist_chunk(&job, t, 0)
-        else:
-            for t in prange(nchunks, num_threads=nt, schedule="static"):
-                _hist_chunk(&job, t, threadid())
-    for t in range(nt):
-        nbad += bad[t]
-    counts = counts.sum(axis=0) if nt > 1 else counts[0]
-    if wcounts is not None:
-        wcounts = wcounts.sum(axis=0) if nt > 1 else wcounts[0]
-    return counts, wcounts, nbad

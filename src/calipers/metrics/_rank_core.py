@@ -1,11 +1,12 @@
 """Ranking kernels behind every score metric: sorted curves, exact AUC / AP, histograms.
 
 This module is the one door from the score metrics (drop-ins, streaming classes,
-bootstrap) to the compiled ranking core (:mod:`calipers._core._ranking`). Callers pass
-1-D arrays: ``pos`` a mask of positives (bool, or anything whose nonzero entries are
-positives), ``scores`` float32/float64 (see :func:`as_scores`), ``weights`` float64 or
-``None``. Labels and weights are made contiguous here; 1-D scores are read in place at any
-positive stride (a column of a C-ordered score matrix needs no copy).
+bootstrap) to the compiled core: :mod:`calipers._core._ranking` (sort and walk) and
+:mod:`calipers._core._histogram` (binned counts). Callers pass 1-D arrays: ``pos`` a
+mask of positives (bool, or anything whose nonzero entries are positives), ``scores``
+float32/float64 (see :func:`as_scores`), ``weights`` float64 or ``None``. Labels and
+weights are made contiguous here; 1-D scores are read in place at any positive stride
+(a column of a C-ordered score matrix needs no copy). The kernels release the GIL.
 
 Exact path: semantics follow scikit-learn's ``confusion_matrix_at_thresholds``:
 thresholds are the distinct scores in decreasing order (``-0.0`` and ``+0.0`` are one
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from calipers._core import _histogram
 from calipers._core import _ranking as core
 from calipers.metrics._rank_binned import (
     bin_edges,
@@ -207,7 +209,8 @@ def _hist(scores, pos, indicators, labels, weights, bins: int, lo: float, hi: fl
         raise ValueError(f"the score range must be finite with lo < hi, got ({lo}, {hi})")
     w = _weights(weights, scores.shape[0])
     edges = bin_edges(bins, lo, hi)
-    counts, wcounts, nbad = core.histogram(scores, pos, indicators, labels, w, edges, lo, hi)
+    counts, wcounts, nbad = _histogram.histogram(scores, pos, indicators, labels, w, edges,
+                                                 lo, hi)
     if nbad:
         raise ValueError(
             f"{nbad} labels are outside [0, {scores.shape[1]}): multiclass labels must be "
