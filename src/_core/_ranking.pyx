@@ -25,7 +25,7 @@ Nothing here validates input beyond lengths: the wrapper in
 :mod:`calipers.metrics._rank_core` checks dtypes, finiteness and contiguity.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 
@@ -193,6 +193,7 @@ cdef struct SplitJob:
     const void* scores
     int64_t stride          # of scores, in elements (> 0)
     const uint8_t* pos
+    int64_t pstride         # of pos, in elements
     const double* w
     int nt
     int64_t P
@@ -211,14 +212,15 @@ cdef void _count_chunk(SplitJob* job, int t) noexcept nogil:
     cdef int64_t lo = job.in_bounds[t], hi = job.in_bounds[t + 1]
     cdef const uint8_t* pos = job.pos
     cdef const double* w = job.w
+    cdef int64_t ps = job.pstride
     if w == NULL:
         for i in range(lo, hi):
-            p += pos[i] != 0
+            p += pos[i * ps] != 0
         q = hi - lo - p
     else:
         for i in range(lo, hi):
-            p += (pos[i] != 0) & (w[i] != 0)
-            q += (pos[i] == 0) & (w[i] != 0)
+            p += (pos[i * ps] != 0) & (w[i] != 0)
+            q += (pos[i * ps] == 0) & (w[i] != 0)
     job.npos[t] = p
     job.nneg[t] = q
 
@@ -240,7 +242,7 @@ cdef void _split_chunk(SplitJob* job, int t, key_t dummy) noexcept nogil:
     cdef const uint8_t* pos = job.pos
     cdef const double* sd = <const double*>job.scores
     cdef const float* sf = <const float*>job.scores
-    cdef int64_t st = job.stride
+    cdef int64_t st = job.stride, ps = job.pstride
     cdef int64_t isp, isn
     for j in range(t):
         a += job.npos[j]
@@ -252,7 +254,7 @@ cdef void _split_chunk(SplitJob* job, int t, key_t dummy) noexcept nogil:
             k = calipers_key64(sd[i * st])
         else:
             k = calipers_key32(sf[i * st])
-        isp = pos[i] != 0
+        isp = pos[i * ps] != 0
         if w != NULL:
             wi = w[i]
             isn = (1 - isp) & (wi != 0)
@@ -510,13 +512,12 @@ cdef inline int64_t _count_le(const key_t* a, int64_t n, key_t k) noexcept nogil
 
 
 cdef void _walk_counts(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
-                       Walk* out) noexcept nogil:
+                       Walk* out, int nthreads) noexcept nogil:
     """Unweighted AUC and AP (``pk[-1] == nk[-1] == 0``), in key-range segments.
 
     Segment boundaries are keys of the larger array at equal ranks, so no tie group
     straddles two segments; each segment starts from the counts above it.
     """
-    cdef int nthreads = _threads_for(P + N)
     cdef int nt = _nchunks(nthreads)
     cdef int64_t tops_p[MAX_CHUNKS + 1]   # positives with key > boundary t
     cdef int64_t tops_n[MAX_CHUNKS + 1]
@@ -632,20 +633,24 @@ cdef void _walk(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
 # driver
 # ---------------------------------------------------------------------------
 
-cdef object _rank(object pos, object scores, object weights, bint curve, key_t dummy):
-    cdef const uint8_t[::1] pv = pos
-    cdef const double[::1] wv
-    cdef const key_t[:] sv      # the scores' bits, strided like the scores
-    cdef int64_t n = pv.shape[0]
-    cdef int nthreads = _threads_for(n)
+cdef struct Sorted:
+    int64_t P
+    int64_t N
+    void* pk                # positives' keys, ascending, pk[-1] == 0
+    void* nk                # negatives' keys, ascending, nk[-1] == 0
+    double* pw              # their weights (NULL unweighted)
+    double* nw
+
+
+cdef int _split_sort(const void* scores, int64_t stride, const uint8_t* pos,
+                     int64_t pstride, const double* w, int64_t n, int nthreads,
+                     key_t* keys, key_t* tmp, double* wbuf, double* wtmp,
+                     Sorted* out) noexcept nogil:
+    """Split by class into ``keys`` (n + 3 slots; ``tmp``, ``wbuf``, ``wtmp`` alike)
+    and sort both classes. Returns -1 when out of memory, else 0."""
     cdef int nt = _nchunks(nthreads)     # input chunks
     cdef SplitJob job
     cdef int64_t t, P = 0, N = 0
-    cdef bint weighted = weights is not None
-    cdef key_t* keys = NULL
-    cdef key_t* tmp = NULL
-    cdef double* wbuf = NULL
-    cdef double* wtmp = NULL
     cdef int64_t in_bounds[MAX_CHUNKS + 1]
     cdef int64_t npos[MAX_CHUNKS]
     cdef int64_t nneg[MAX_CHUNKS]
@@ -653,29 +658,14 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
     cdef uint64_t first[2 * MAX_CHUNKS]
     cdef double wfirst[2 * MAX_CHUNKS]
     cdef uint64_t orp = 0, andp = <uint64_t>(-1), orn = 0, andn = <uint64_t>(-1)
-    cdef int rp = 0, rn = 0
-    cdef Walk walk
-    cdef object auc_num       # an exact Python int when unweighted
-    cdef key_t* pk
-    cdef key_t* nk
-    cdef double* pwp = NULL
-    cdef double* nwp = NULL
-    cdef double[::1] fps_v, tps_v
-    cdef key_t[::1] thr_v
-    cdef size_t slots = <size_t>n + 3
-    if scores.ndim != 1 or scores.shape[0] != n:
-        raise ValueError("pos and scores differ in length")
-    sv = scores.view(np.uint64 if key_t is uint64_t else np.uint32)
-    if weighted:
-        wv = weights
-        if wv.shape[0] != n:
-            raise ValueError("pos and weights differ in length")
-    job.scores = &sv[0] if n > 0 else NULL
-    job.stride = sv.strides[0] // <Py_ssize_t>sizeof(key_t)
-    if n > 1 and (job.stride <= 0 or sv.strides[0] != job.stride * <Py_ssize_t>sizeof(key_t)):
-        raise ValueError("scores must have a positive stride, a multiple of the item size")
-    job.pos = &pv[0] if n > 0 else NULL
-    job.w = &wv[0] if weighted and n > 0 else NULL
+    cdef int rp, rn
+    cdef int res[2]
+    cdef bint weighted = w != NULL
+    job.scores = scores
+    job.stride = stride
+    job.pos = pos
+    job.pstride = pstride
+    job.w = w
     job.nt = nt
     for t in range(nt + 1):
         in_bounds[t] = (t * n) // nt
@@ -685,69 +675,146 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
     job.bits = bits
     job.first = first
     job.wfirst = wfirst
-    keys = <key_t*>calipers_big_alloc(slots * sizeof(key_t))
-    tmp = <key_t*>calipers_big_alloc(slots * sizeof(key_t))
+    if nt == 1:
+        _count_chunk(&job, 0)
+    else:
+        for t in prange(nt, num_threads=nthreads, schedule="dynamic", chunksize=1):
+            _count_chunk(&job, <int>t)
+    for t in range(nt):
+        P += npos[t]
+        N += nneg[t]
+    job.P = P
+    job.keys = keys
+    job.wbuf = wbuf
+    if nt == 1:
+        _split_chunk(&job, 0, <key_t>0)
+    else:
+        for t in prange(nt, num_threads=nthreads, schedule="dynamic", chunksize=1):
+            _split_chunk(&job, <int>t, <key_t>0)
+    _restore_firsts(&job, <key_t>0)
+    for t in range(nt):
+        orp |= bits[4 * t]
+        andp &= bits[4 * t + 1]
+        orn |= bits[4 * t + 2]
+        andn &= bits[4 * t + 3]
+    if nthreads > 1 and 3 * P >= N and 3 * N >= P and P + N > 2 * PAR_MIN:
+        # balanced classes: each sorted by one thread, both at once (one parallel
+        # region instead of one per pass: nothing waits at barriers)
+        for t in prange(2, num_threads=2, schedule="static", chunksize=1):
+            if t == 0:
+                res[0] = _lsd(keys + 1, tmp + 1, wbuf + 1 if weighted else NULL,
+                              wtmp + 1 if weighted else NULL, P, orp, andp, 1)
+            else:
+                res[1] = _lsd(keys + 2 + P, tmp + 2 + P,
+                              wbuf + 2 + P if weighted else NULL,
+                              wtmp + 2 + P if weighted else NULL, N, orn, andn, 1)
+        rp = res[0]
+        rn = res[1]
+    else:
+        rp = _lsd(keys + 1, tmp + 1, wbuf + 1 if weighted else NULL,
+                  wtmp + 1 if weighted else NULL, P, orp, andp,
+                  _threads_for(P) if nthreads > 1 else 1)
+        rn = _lsd(keys + 2 + P, tmp + 2 + P, wbuf + 2 + P if weighted else NULL,
+                  wtmp + 2 + P if weighted else NULL, N, orn, andn,
+                  _threads_for(N) if nthreads > 1 else 1) if rp >= 0 else -1
+    if rp < 0 or rn < 0:
+        return -1
+    keys[0] = 0
+    tmp[0] = 0
+    keys[1 + P] = 0
+    tmp[1 + P] = 0
+    out.P = P
+    out.N = N
+    out.pk = (keys if rp == 0 else tmp) + 1
+    out.nk = (keys if rn == 0 else tmp) + 2 + P
+    out.pw = NULL
+    out.nw = NULL
     if weighted:
-        wbuf = <double*>calipers_big_alloc(slots * sizeof(double))
-        wtmp = <double*>calipers_big_alloc(slots * sizeof(double))
-    if keys == NULL or tmp == NULL or (weighted and (wbuf == NULL or wtmp == NULL)):
-        free(keys)
-        free(tmp)
-        free(wbuf)
-        free(wtmp)
+        out.pw = (wbuf if rp == 0 else wtmp) + 1
+        out.nw = (wbuf if rn == 0 else wtmp) + 2 + P
+    return 0
+
+
+cdef int _alloc_sort(int64_t n, bint weighted, size_t key_size, void** keys, void** tmp,
+                     double** wbuf, double** wtmp) noexcept nogil:
+    cdef size_t slots = <size_t>n + 3
+    keys[0] = calipers_big_alloc(slots * key_size)
+    tmp[0] = calipers_big_alloc(slots * key_size)
+    wbuf[0] = NULL
+    wtmp[0] = NULL
+    if weighted:
+        wbuf[0] = <double*>calipers_big_alloc(slots * sizeof(double))
+        wtmp[0] = <double*>calipers_big_alloc(slots * sizeof(double))
+    if keys[0] == NULL or tmp[0] == NULL or (weighted and (wbuf[0] == NULL or wtmp[0] == NULL)):
+        _free_sort(keys[0], tmp[0], wbuf[0], wtmp[0])
+        return -1
+    return 0
+
+
+cdef void _free_sort(void* keys, void* tmp, double* wbuf, double* wtmp) noexcept nogil:
+    free(keys)
+    free(tmp)
+    free(wbuf)
+    free(wtmp)
+
+
+cdef object _auc_num(Walk* walk, bint weighted):
+    if weighted:
+        return walk.wnum
+    # the exact integer; the wrapper divides once (correctly rounded)
+    return (int(<uint64_t>(walk.num2 >> 64)) << 64) + int(<uint64_t>walk.num2)
+
+
+cdef int64_t _stride_of(object arr, size_t item) except -1:
+    cdef Py_ssize_t st = arr.strides[0] if arr.ndim >= 1 else 0
+    if arr.shape[0] > 1 and (st <= 0 or st % <Py_ssize_t>item):
+        raise ValueError("arrays must have positive strides, multiples of the item size")
+    return st // <Py_ssize_t>item
+
+
+cdef object _rank(object pos, object scores, object weights, bint curve, key_t dummy):
+    cdef const uint8_t[::1] pv = pos
+    cdef const double[::1] wv
+    cdef const key_t[:] sv      # the scores' bits, strided like the scores
+    cdef int64_t n = pv.shape[0]
+    cdef int nthreads = _threads_for(n)
+    cdef bint weighted = weights is not None
+    cdef void* keys
+    cdef void* tmp
+    cdef double* wbuf
+    cdef double* wtmp
+    cdef int rc
+    cdef Sorted srt
+    cdef Walk walk
+    cdef int64_t stride
+    cdef double[::1] fps_v, tps_v
+    cdef key_t[::1] thr_v
+    if scores.ndim != 1 or scores.shape[0] != n:
+        raise ValueError("pos and scores differ in length")
+    sv = scores.view(np.uint64 if key_t is uint64_t else np.uint32)
+    stride = _stride_of(sv, sizeof(key_t))
+    if weighted:
+        wv = weights
+        if wv.shape[0] != n:
+            raise ValueError("pos and weights differ in length")
+    if _alloc_sort(n, weighted, sizeof(key_t), &keys, &tmp, &wbuf, &wtmp) < 0:
         raise MemoryError()
     try:
         with nogil:
-            if nt == 1:
-                _count_chunk(&job, 0)
-            else:
-                for t in prange(nt, num_threads=nthreads, schedule="dynamic", chunksize=1):
-                    _count_chunk(&job, <int>t)
-            for t in range(nt):
-                P += npos[t]
-                N += nneg[t]
-            job.P = P
-            job.keys = keys
-            job.wbuf = wbuf
-            if nt == 1:
-                _split_chunk(&job, 0, dummy)
-            else:
-                for t in prange(nt, num_threads=nthreads, schedule="dynamic", chunksize=1):
-                    _split_chunk(&job, <int>t, dummy)
-            _restore_firsts(&job, dummy)
-            for t in range(nt):
-                orp |= bits[4 * t]
-                andp &= bits[4 * t + 1]
-                orn |= bits[4 * t + 2]
-                andn &= bits[4 * t + 3]
-            rp = _lsd(keys + 1, tmp + 1, wbuf + 1 if weighted else NULL,
-                      wtmp + 1 if weighted else NULL, P, orp, andp, _threads_for(P))
-            if rp >= 0:
-                rn = _lsd(keys + 2 + P, tmp + 2 + P, wbuf + 2 + P if weighted else NULL,
-                          wtmp + 2 + P if weighted else NULL, N, orn, andn, _threads_for(N))
-            keys[0] = 0
-            tmp[0] = 0
-            keys[1 + P] = 0
-            tmp[1 + P] = 0
-        if rp < 0 or rn < 0:
+            rc = _split_sort(&sv[0] if n > 0 else NULL, stride, &pv[0] if n > 0 else NULL,
+                             1, &wv[0] if weighted and n > 0 else NULL, n, nthreads,
+                             <key_t*>keys, <key_t*>tmp, wbuf, wtmp, &srt)
+            if rc == 0:
+                if weighted or curve:
+                    # the grouped walk also counts the curve's points
+                    _walk(<key_t*>srt.pk, srt.P, <key_t*>srt.nk, srt.N, srt.pw, srt.nw,
+                          &walk, NULL, NULL, NULL)
+                else:
+                    _walk_counts(<key_t*>srt.pk, srt.P, <key_t*>srt.nk, srt.N, &walk,
+                                 _threads_for(srt.P + srt.N))
+        if rc < 0:
             raise MemoryError()
-        pk = (keys if rp == 0 else tmp) + 1
-        nk = (keys if rn == 0 else tmp) + 2 + P
-        if weighted:
-            pwp = (wbuf if rp == 0 else wtmp) + 1
-            nwp = (wbuf if rn == 0 else wtmp) + 2 + P
-        with nogil:
-            if weighted or curve:
-                # the grouped walk also counts the curve's points
-                _walk(pk, P, nk, N, pwp, nwp, &walk, NULL, NULL, NULL)
-            else:
-                _walk_counts(pk, P, nk, N, &walk)
-        if weighted:
-            auc_num = walk.wnum
-        else:
-            # the exact integer; the wrapper divides once (correctly rounded)
-            auc_num = (int(<uint64_t>(walk.num2 >> 64)) << 64) + int(<uint64_t>walk.num2)
-        stats = (auc_num, walk.ap, walk.tp, walk.fp, P, N)
+        stats = (_auc_num(&walk, weighted), walk.ap, walk.tp, walk.fp, srt.P, srt.N)
         if not curve:
             return stats, None
         fps = np.empty(walk.groups, dtype=np.float64)
@@ -758,13 +825,179 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
             tps_v = tps
             thr_v = thr
             with nogil:
-                _walk(pk, P, nk, N, pwp, nwp, &walk, &fps_v[0], &tps_v[0], &thr_v[0])
+                _walk(<key_t*>srt.pk, srt.P, <key_t*>srt.nk, srt.N, srt.pw, srt.nw, &walk,
+                      &fps_v[0], &tps_v[0], &thr_v[0])
         return stats, (fps, tps, thr)
     finally:
-        free(keys)
-        free(tmp)
-        free(wbuf)
-        free(wtmp)
+        _free_sort(keys, tmp, wbuf, wtmp)
+
+
+cdef struct ColumnsJob:
+    const void* scores
+    int64_t s_row
+    int64_t s_col
+    const uint8_t* pos
+    int64_t p_row
+    int64_t p_col
+    const double* w
+    int64_t n
+    void** keys             # [threads] scratch of each thread
+    void** tmp
+    double** wbuf
+    double** wtmp
+    uint64_t* num_hi        # [C] outputs
+    uint64_t* num_lo
+    double* wnum
+    double* ap
+    double* tp
+    double* fp
+    int64_t* npos
+    int64_t* nneg
+    int* status
+
+
+cdef void _column(ColumnsJob* job, int64_t c, int tid, key_t dummy) noexcept nogil:
+    cdef Sorted srt
+    cdef Walk walk
+    cdef key_t* keys = <key_t*>job.keys[tid]
+    cdef key_t* scores = <key_t*>job.scores
+    if _split_sort(scores + c * job.s_col, job.s_row, job.pos + c * job.p_col, job.p_row,
+                   job.w, job.n, 1, keys, <key_t*>job.tmp[tid], job.wbuf[tid],
+                   job.wtmp[tid], &srt) < 0:
+        job.status[c] = -1
+        return
+    if job.w != NULL:
+        _walk(<key_t*>srt.pk, srt.P, <key_t*>srt.nk, srt.N, srt.pw, srt.nw, &walk,
+              NULL, NULL, NULL)
+    else:
+        _walk_counts(<key_t*>srt.pk, srt.P, <key_t*>srt.nk, srt.N, &walk, 1)
+    job.num_hi[c] = <uint64_t>(walk.num2 >> 64)
+    job.num_lo[c] = <uint64_t>walk.num2
+    job.wnum[c] = walk.wnum
+    job.ap[c] = walk.ap
+    job.tp[c] = walk.tp
+    job.fp[c] = walk.fp
+    job.npos[c] = srt.P
+    job.nneg[c] = srt.N
+    job.status[c] = 0
+
+
+cdef object _rank_columns(object pos, object scores, object weights, key_t dummy):
+    cdef const uint8_t[:, :] pv = pos
+    cdef const key_t[:, :] sv = scores.view(np.uint64 if key_t is uint64_t else np.uint32)
+    cdef const double[::1] wv
+    cdef int64_t n = sv.shape[0], C = sv.shape[1], c
+    cdef int nthreads = omp.omp_get_max_threads(), t, bad = 0
+    cdef bint weighted = weights is not None
+    cdef ColumnsJob job
+    cdef void* keys[MAX_SORT_THREADS]
+    cdef void* tmp[MAX_SORT_THREADS]
+    cdef double* wbuf[MAX_SORT_THREADS]
+    cdef double* wtmp[MAX_SORT_THREADS]
+    if pv.shape[0] != n or pv.shape[1] != C:
+        raise ValueError("pos and scores differ in shape")
+    if C == 0:
+        return []
+    if nthreads > MAX_SORT_THREADS:
+        nthreads = MAX_SORT_THREADS
+    if nthreads > C:
+        nthreads = <int>C
+    if nthreads < 1:
+        nthreads = 1
+    if n > 1 and (sv.strides[0] <= 0 or sv.strides[0] % <Py_ssize_t>sizeof(key_t)
+                  or pv.strides[0] <= 0):
+        raise ValueError("arrays must have positive row strides, multiples of the item size")
+    if C > 1 and (sv.strides[1] <= 0 or sv.strides[1] % <Py_ssize_t>sizeof(key_t)
+                  or pv.strides[1] <= 0):
+        raise ValueError("arrays must have positive column strides")
+    if weighted:
+        wv = weights
+        if wv.shape[0] != n:
+            raise ValueError("pos and weights differ in length")
+    num_hi = np.zeros(C, dtype=np.uint64)
+    num_lo = np.zeros(C, dtype=np.uint64)
+    out_f = np.zeros((4, C), dtype=np.float64)
+    out_i = np.zeros((2, C), dtype=np.int64)
+    status = np.zeros(C, dtype=np.intc)
+    cdef uint64_t[::1] hi_v = num_hi, lo_v = num_lo
+    cdef double[:, ::1] f_v = out_f
+    cdef int64_t[:, ::1] i_v = out_i
+    cdef int[::1] st_v = status
+    job.scores = &sv[0, 0] if n > 0 else NULL
+    job.s_row = sv.strides[0] // <Py_ssize_t>sizeof(key_t)
+    job.s_col = sv.strides[1] // <Py_ssize_t>sizeof(key_t)
+    job.pos = &pv[0, 0] if n > 0 else NULL
+    job.p_row = pv.strides[0]
+    job.p_col = pv.strides[1]
+    job.w = &wv[0] if weighted and n > 0 else NULL
+    job.n = n
+    job.num_hi = &hi_v[0]
+    job.num_lo = &lo_v[0]
+    job.wnum = &f_v[0, 0]
+    job.ap = &f_v[1, 0]
+    job.tp = &f_v[2, 0]
+    job.fp = &f_v[3, 0]
+    job.npos = &i_v[0, 0]
+    job.nneg = &i_v[1, 0]
+    job.status = &st_v[0]
+    for t in range(nthreads):
+        keys[t] = NULL
+        tmp[t] = NULL
+        wbuf[t] = NULL
+        wtmp[t] = NULL
+    for t in range(nthreads):
+        if _alloc_sort(n, weighted, sizeof(key_t), &keys[t], &tmp[t], &wbuf[t],
+                       &wtmp[t]) < 0:
+            bad = 1
+            break
+    job.keys = keys
+    job.tmp = tmp
+    job.wbuf = wbuf
+    job.wtmp = wtmp
+    try:
+        if bad:
+            raise MemoryError()
+        with nogil:
+            if nthreads == 1:
+                for c in range(C):
+                    _column(&job, c, 0, <key_t>0)
+            else:
+                # one column per thread at a time: no barriers inside a column
+                for c in prange(C, num_threads=nthreads, schedule="dynamic", chunksize=1):
+                    _column(&job, c, threadid(), <key_t>0)
+        if (status < 0).any():
+            raise MemoryError()
+    finally:
+        for t in range(nthreads):
+            _free_sort(keys[t], tmp[t], wbuf[t], wtmp[t])
+    result = []
+    for c in range(C):
+        if weighted:
+            auc_num = out_f[0, c]
+        else:
+            auc_num = (int(num_hi[c]) << 64) + int(num_lo[c])
+        result.append((auc_num, float(out_f[1, c]), float(out_f[2, c]), float(out_f[3, c]),
+                       int(out_i[0, c]), int(out_i[1, c])))
+    return result
+
+
+def rank_columns(pos, scores, weights):
+    """:func:`rank_binary` statistics (no curves) of every column of (n, C) ``scores``.
+
+    ``pos`` is a uint8 (n, C) mask of the positives of each column, ``weights`` float64
+    (n,) or None; both arrays may have any positive strides (an F-ordered or C-ordered
+    matrix is read in place). Columns are spread over the threads, each sorted by one
+    thread. Returns a list of C ``stats`` tuples.
+    """
+    cdef uint64_t d64 = 0
+    cdef uint32_t d32 = 0
+    if scores.ndim != 2 or pos.ndim != 2:
+        raise ValueError("rank_columns needs 2-D pos and scores")
+    if scores.dtype == np.float64:
+        return _rank_columns(pos, scores, weights, d64)
+    if scores.dtype == np.float32:
+        return _rank_columns(pos, scores, weights, d32)
+    raise TypeError(f"scores must be float32 or float64, got {scores.dtype}")
 
 
 def rank_binary(pos, scores, weights, bint curve):

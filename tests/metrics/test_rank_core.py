@@ -120,16 +120,19 @@ def test_parity_adversarial(kind, n, weighted):
         _check(y, s.astype(np.float32), w)
 
 
-@pytest.mark.parametrize("kind,dtype,weighted", [("uniform", np.float64, False),
-                                                 ("ties", np.float32, False),
-                                                 ("uniform", np.float64, True)])
-def test_parity_parallel_paths(kind, dtype, weighted):
-    """Both classes above two threads' parallel threshold (sort passes, split, walk
-    segments); on a single-thread build this runs the serial path on the same data."""
+@pytest.mark.parametrize("kind,dtype,weighted,share", [("uniform", np.float64, False, 0.5),
+                                                       ("ties", np.float32, False, 0.5),
+                                                       ("uniform", np.float64, True, 0.5),
+                                                       ("ties", np.float64, False, 0.1),
+                                                       ("uniform", np.float32, True, 0.9)])
+def test_parity_parallel_paths(kind, dtype, weighted, share):
+    """Above two threads' parallel threshold: balanced classes sort side by side,
+    unbalanced ones pass by pass in chunks; split and walk segments run in parallel
+    too. On a single-thread build this runs the serial path on the same data."""
     rng = np.random.default_rng(7)
     n = 4 * PAR + 3
     s = _scores(rng, kind, n).astype(dtype)
-    y = rng.random(n) < 0.5
+    y = rng.random(n) < share
     w = np.where(rng.random(n) < 0.1, 0.0, rng.random(n)) if weighted else None
     _check(y, s, w)
 
@@ -314,6 +317,46 @@ def test_float32_counts_exact_above_2_pow_24():
     stats = rc.binary_stats(y, s)
     assert type(stats["auc_num"]) is int and stats["auc_num"] == num2
     assert (stats["n_pos"], stats["n_neg"]) == (P, N)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("f32", [False, True])
+def test_columns_equal_per_column_calls(order, weighted, f32):
+    rng = np.random.default_rng(12)
+    n, c = 20_000, 6
+    s = np.asarray(rng.integers(0, 40, (n, c)) / 39.0, order=order)
+    if f32:
+        s = s.astype(np.float32)
+    lab = rng.integers(0, c, n)
+    pos = lab[:, None] == np.arange(c)
+    pos[:, 5] = False  # one column without positives: NaN like the 1-D calls
+    w = np.where(rng.random(n) < 0.2, 0.0, rng.random(n)) if weighted else None
+    auc, ap = rc.binary_auc_ap_columns(pos, s, w)
+    for k in range(c):
+        one = rc.binary_auc_ap(pos[:, k], np.ascontiguousarray(s[:, k]), w)
+        np.testing.assert_equal((auc[k], ap[k]), one)
+        if k < 5:
+            sk = _sk(pos[:, k], s[:, k], w)
+            np.testing.assert_allclose((auc[k], ap[k]), sk[:2], rtol=1e-11)
+    assert math.isnan(auc[5]) and math.isnan(ap[5])
+
+
+def test_columns_edge_shapes_and_errors():
+    assert [a.shape for a in rc.binary_auc_ap_columns(np.zeros((5, 0)), np.zeros((5, 0)))] == [
+        (0,), (0,)]
+    auc, ap = rc.binary_auc_ap_columns(np.zeros((0, 3)), np.zeros((0, 3)))
+    assert np.isnan(auc).all() and np.isnan(ap).all()
+    m = np.random.default_rng(0).random((50, 4))
+    y = m > 0.5
+    np.testing.assert_equal(rc.binary_auc_ap_columns(y[::-1], m[::-1]),
+                            rc.binary_auc_ap_columns(y, m))
+    with pytest.raises(ValueError, match="shape"):
+        rc.binary_auc_ap_columns(np.zeros((5, 2)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="2-D"):
+        rc.binary_auc_ap_columns(np.zeros(5), np.zeros(5))
+    with pytest.raises(ValueError, match="weights"):
+        rc.binary_auc_ap_columns(np.zeros((5, 2)), np.zeros((5, 2)), np.ones(4))
 
 
 # ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "bin_edges",
     "binary_auc",
     "binary_auc_ap",
+    "binary_auc_ap_columns",
     "binary_ap",
     "binary_clf_curve",
     "binary_stats",
@@ -194,6 +195,42 @@ def binary_auc_ap(
     p, s, w = _binary_inputs(pos, scores, weights)
     stats = core.rank_binary(p, s, w, False)[0]
     return _auc(stats, w is not None), _ap(stats)
+
+
+def _positive_strides(a: np.ndarray) -> np.ndarray:
+    if a.size > 1 and any(st <= 0 or st % a.itemsize for st, d in zip(a.strides, a.shape,
+                                                                        strict=True) if d > 1):
+        return np.ascontiguousarray(a)
+    return a
+
+
+def binary_auc_ap_columns(
+    pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact AUC and AP of every column of (n, C) ``scores`` against (n, C) ``pos``.
+
+    The same numbers as :func:`binary_auc_ap` column by column (one-vs-rest: pass
+    ``pos = labels[:, None] == classes``; multilabel: the indicator matrix), computed
+    with the columns spread over the threads, each sorted by one thread: no copy of a
+    C- or F-ordered matrix and no synchronisation inside a column, which beats
+    per-column calls for many mid-sized columns. Returns two float64 arrays (C,), NaN
+    where :func:`binary_auc` / :func:`binary_ap` give NaN.
+    """
+    s = np.asarray(scores)
+    if s.dtype not in (np.float32, np.float64):
+        s = as_scores(s)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n, C), got shape {s.shape}")
+    m = np.asarray(pos)
+    if m.shape != s.shape:
+        raise ValueError(f"pos has shape {m.shape}, scores {s.shape}")
+    if m.dtype != np.bool_:
+        m = m != 0
+    w = _weights(weights, s.shape[0])
+    stats = core.rank_columns(_positive_strides(m).view(np.uint8), _positive_strides(s), w)
+    auc = np.array([_auc(st, w is not None) for st in stats], dtype=np.float64)
+    ap = np.array([_ap(st) for st in stats], dtype=np.float64)
+    return auc, ap
 
 
 # ---------------------------------------------------------------------------
