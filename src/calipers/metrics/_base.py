@@ -6,7 +6,7 @@ import abc
 import copy
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from calipers.backends import PLAIN_TYPES, partitioned_backend
@@ -120,10 +120,15 @@ class Metric(Locked, abc.ABC):
     def empty_clone(self) -> Metric:
         """Return a new metric with the same options and an empty state.
 
-        Partitioned backends update one per partition. The default copies the
-        metric and resets the copy; a subclass with a large state may override it
-        to build the empty metric from its options directly.
+        Partitioned backends and :func:`calipers.metrics.bootstrap` build one per
+        partition / replicate. A metric with an ``options`` property (a mapping of its
+        constructor's keyword arguments, as every built-in metric has) is rebuilt
+        from it, without copying its state; otherwise the metric is copied and the
+        copy reset.
         """
+        options = getattr(self, "options", None)
+        if isinstance(options, Mapping):
+            return type(self)(**options)
         with self._lock:
             clone = copy.deepcopy(self)
         clone.reset()
