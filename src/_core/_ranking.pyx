@@ -10,9 +10,15 @@ precision and, on request, the cumulative curve.
 
 The split pass also ORs and ANDs all keys, so digits equal for every key are skipped;
 each scatter counts the next digit per destination chunk, so only the first digit
-needs a counting pass. Passes run on up to ``MAX_SORT_THREADS`` OpenMP threads (the
-sort is bound by memory bandwidth), each over a few chunks per thread taken
-dynamically. All indices are int64.
+needs a counting pass (8-bit digits: measured faster than 10 or 11 bits here).
+
+Threads (OpenMP, at most ``MAX_SORT_THREADS``; serial below ``PAR_MIN`` keys per
+thread): the split and the walk (in key-range segments that no tie group straddles)
+run over a few chunks per thread taken dynamically; balanced classes are sorted side
+by side, one thread each, in one parallel region; an unbalanced class is sorted pass
+by pass over chunks. :func:`rank_columns` instead gives whole columns to threads. On
+a machine shared with other busy processes every barrier may wait for a descheduled
+thread, so fewer parallel regions are better. All indices are int64.
 
 Buffer layout of one sort (keys; weights alike)::
 
