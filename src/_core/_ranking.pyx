@@ -764,6 +764,17 @@ cdef void _free_sort(void* keys, void* tmp, double* wbuf, double* wtmp) noexcept
     free(wtmp)
 
 
+# One pair of unweighted sort buffers kept between calls (taken and given back with the
+# GIL held): for many mid-sized calls (one-vs-rest columns, bootstrap, per-query
+# ranking) mapping and zeroing fresh pages costs as much as a sort pass.
+cdef enum:
+    CACHE_MAX = 16 << 20   # bytes per buffer
+cdef void* _cache_keys = NULL
+cdef void* _cache_tmp = NULL
+cdef size_t _cache_bytes = 0
+cdef bint _cache_busy = False
+
+
 cdef object _auc_num(Walk* walk, bint weighted):
     if weighted:
         return walk.wnum
@@ -795,6 +806,8 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
     cdef int64_t stride
     cdef double[::1] fps_v, tps_v
     cdef key_t[::1] thr_v
+    cdef size_t need
+    cdef bint cached
     if scores.ndim != 1 or scores.shape[0] != n:
         raise ValueError("pos and scores differ in length")
     sv = scores.view(np.uint64 if key_t is uint64_t else np.uint32)
@@ -803,7 +816,13 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
         wv = weights
         if wv.shape[0] != n:
             raise ValueError("pos and weights differ in length")
-    if _alloc_sort(n, weighted, sizeof(key_t), &keys, &tmp, &wbuf, &wtmp) < 0:
+    global _cache_keys, _cache_tmp, _cache_bytes, _cache_busy
+    need = (<size_t>n + 3) * sizeof(key_t)
+    cached = not weighted and not _cache_busy and need <= _cache_bytes
+    if cached:
+        keys, tmp, wbuf, wtmp = _cache_keys, _cache_tmp, NULL, NULL
+        _cache_busy = True
+    elif _alloc_sort(n, weighted, sizeof(key_t), &keys, &tmp, &wbuf, &wtmp) < 0:
         raise MemoryError()
     try:
         with nogil:
@@ -835,7 +854,13 @@ cdef object _rank(object pos, object scores, object weights, bint curve, key_t d
                       &fps_v[0], &tps_v[0], &thr_v[0])
         return stats, (fps, tps, thr)
     finally:
-        _free_sort(keys, tmp, wbuf, wtmp)
+        if cached:
+            _cache_busy = False
+        elif not weighted and not _cache_busy and _cache_bytes < need <= CACHE_MAX:
+            _free_sort(_cache_keys, _cache_tmp, NULL, NULL)
+            _cache_keys, _cache_tmp, _cache_bytes = keys, tmp, need
+        else:
+            _free_sort(keys, tmp, wbuf, wtmp)
 
 
 cdef struct ColumnsJob:

@@ -281,6 +281,24 @@ def test_core_survives_nan_bit_patterns(dtype, bits):
     assert weighted[0] * 2 == fast[0]
 
 
+def test_concurrent_calls_share_nothing():
+    """The kernels release the GIL and one pair of buffers is kept between calls:
+    calls from several Python threads at once must not see each other's data."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(21)
+    tasks = []
+    for k in range(12):
+        n = int(rng.choice([300, 5000, 200_000]))
+        s = rng.integers(0, 1000, n) / 999.0 if k % 2 else rng.random(n)
+        tasks.append((rng.random(n) < 0.3, s.astype(np.float32) if k % 3 == 0 else s))
+    expected = [rc.binary_auc_ap(y, s) for y, s in tasks]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda t: rc.binary_auc_ap(*t), tasks))
+            assert got == expected
+
+
 def test_core_rejects_mismatched_lengths():
     with pytest.raises(ValueError):
         _ranking.rank_binary(np.zeros(3, np.uint8), np.zeros(4), None, False)
