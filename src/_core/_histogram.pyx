@@ -25,6 +25,9 @@ ctypedef fused score_t:
 cdef enum:
     HIST_CHUNK = 65536     # samples per work item
 
+# The work item size, for tests that cross it.
+SAMPLES_PER_ITEM = HIST_CHUNK
+
 
 def max_threads() -> int:
     """Number of threads the kernels may use (1 when built without OpenMP)."""

@@ -16,7 +16,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from calipers._core import _ranking
+from calipers._core import _histogram, _ranking
 from calipers.metrics import _rank_core as rc
 from calipers.metrics._rank_binned import harmonic_diff
 
@@ -425,6 +425,21 @@ def test_histogram_matches_edges(bins, f32, weighted):
     assert h.dtype == (np.float64 if weighted else np.int64)
     np.testing.assert_allclose(h, _ref_hist(y, s.astype(np.float64), w, bins, 0.0, 1.0),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("delta", [-1, 0, 1, 65_536 + 5])
+def test_histogram_sizes_across_work_items(delta):
+    rng = np.random.default_rng(abs(delta))
+    n = _histogram.SAMPLES_PER_ITEM + delta
+    s = rng.random((n, 3))
+    lab = rng.integers(0, 3, n)
+    y = lab == 1
+    w = rng.random(n)
+    np.testing.assert_allclose(rc.binned_hist(y, s[:, 1], w, bins=17),
+                               _ref_hist(y, s[:, 1], w, 17, 0.0, 1.0), rtol=1e-12)
+    hm = rc.binned_hist_multiclass(lab, s, bins=17)
+    for k in range(3):
+        np.testing.assert_array_equal(hm[k], _ref_hist(lab == k, s[:, k], None, 17, 0.0, 1.0))
 
 
 def test_histogram_threshold_side():
