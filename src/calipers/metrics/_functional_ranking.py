@@ -37,8 +37,10 @@ from calipers.metrics._params import (
 from calipers.metrics._rank_core import as_scores
 from calipers.metrics._score_binary import (
     ONE_CLASS_MESSAGE,
+    _average_precision_columns,
     _binary_average_precision,
     _binary_roc_auc,
+    _roc_auc_columns,
 )
 from calipers.metrics._score_checks import (
     as_np,
@@ -96,10 +98,8 @@ def _ovr_roc_auc(codes: np.ndarray, scores: np.ndarray, n_classes: int, average:
         support = np.bincount(codes, weights=weights, minlength=n_classes).astype(np.float64)
         if np.isclose(support.sum(), 0.0):
             return 0.0
-    per_class = np.empty(n_classes)
-    for c in range(n_classes):
-        per_class[c] = _binary_roc_auc(codes == c, np.ascontiguousarray(scores[:, c]), weights)
-    return average_scores(per_class, average, support)
+    pos = codes[:, None] == np.arange(n_classes)
+    return average_scores(_roc_auc_columns(pos, scores, weights), average, support)
 
 
 def _ovo_roc_auc(codes: np.ndarray, scores: np.ndarray, average: str) -> float:
@@ -197,7 +197,8 @@ def roc_auc_score(y_true: Any, y_score: Any, *, average: str | None = "macro",
     def metric(p: np.ndarray, sc: np.ndarray, w: np.ndarray | None) -> float:
         return _binary_roc_auc(p, sc, w, max_fpr)
 
-    per, support = binary_columns_scores(metric, pos, t, scores, weights, average)
+    columns = _roc_auc_columns if max_fpr is None or max_fpr == 1 else None
+    per, support = binary_columns_scores(metric, pos, t, scores, weights, average, columns)
     if support is not None and average == "weighted" and np.isclose(support.sum(), 0.0):
         return 0.0
     return float(per[0]) if average == "micro" else average_scores(per, average, support)
@@ -315,7 +316,7 @@ def average_precision_score(y_true: Any, y_score: Any, *, average: str | None = 
         t[np.arange(n), codes] = 1
     pos = multilabel_positives(t, scores, strict=False)
     per, support = binary_columns_scores(_binary_average_precision, pos, t, scores, weights,
-                                         average)
+                                         average, _average_precision_columns)
     if support is not None and average == "weighted" and np.isclose(support.sum(), 0.0):
         return 0.0
     return float(per[0]) if average == "micro" else average_scores(per, average, support)

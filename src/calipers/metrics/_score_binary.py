@@ -16,13 +16,20 @@ import warnings
 import numpy as np
 
 from calipers.metrics._compute import UndefinedMetricWarning
-from calipers.metrics._rank_core import binary_ap, binary_auc, binary_clf_curve
+from calipers.metrics._rank_core import (
+    binary_ap,
+    binary_auc,
+    binary_auc_ap_columns,
+    binary_clf_curve,
+)
 
 __all__ = [
     "NO_POSITIVE_MESSAGE",
     "ONE_CLASS_MESSAGE",
+    "_average_precision_columns",
     "_binary_average_precision",
     "_binary_roc_auc",
+    "_roc_auc_columns",
 ]
 
 ONE_CLASS_MESSAGE = ("Only one class is present in y_true. ROC AUC score is not defined in "
@@ -142,3 +149,43 @@ def _signed_weights_ap(pos: np.ndarray, scores: np.ndarray, weights: np.ndarray)
         return 0.0
     recall = tps / tps[-1]
     return max(0.0, float(np.sum(np.diff(np.r_[0.0, recall]) * precision)))
+
+
+# ---------------------------------------------------------------------------
+# many columns at once (one-vs-rest, multilabel)
+# ---------------------------------------------------------------------------
+
+
+def _column(a: np.ndarray, c: int) -> np.ndarray:
+    return np.ascontiguousarray(a[:, c])
+
+
+def _roc_auc_columns(pos: np.ndarray, scores: np.ndarray,
+                     weights: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_binary_roc_auc` of every column of (n, C) ``pos`` / ``scores``.
+
+    The columns are ranked together by the core (whole columns per thread, no copy);
+    a column that comes out NaN (one class only) is redone alone to give the binary
+    function's warning. Weights of both signs take the per-column path.
+    """
+    if weights is not None and bool((weights < 0).any()):
+        return np.array([_binary_roc_auc(_column(pos, c), _column(scores, c), weights)
+                         for c in range(pos.shape[1])], dtype=np.float64)
+    auc, _ = binary_auc_ap_columns(pos, scores, weights)
+    for c in np.flatnonzero(np.isnan(auc)):
+        auc[c] = _binary_roc_auc(_column(pos, c), _column(scores, c), weights)
+    return auc
+
+
+def _average_precision_columns(pos: np.ndarray, scores: np.ndarray,
+                               weights: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_binary_average_precision` of every column, ranked together as in
+    :func:`_roc_auc_columns`."""
+    if weights is not None and bool((weights < 0).any()):
+        return np.array([_binary_average_precision(_column(pos, c), _column(scores, c),
+                                                   weights)
+                         for c in range(pos.shape[1])], dtype=np.float64)
+    _, ap = binary_auc_ap_columns(pos, scores, weights)
+    for c in np.flatnonzero(np.isnan(ap)):
+        ap[c] = _binary_average_precision(_column(pos, c), _column(scores, c), weights)
+    return np.maximum(ap, 0.0)
