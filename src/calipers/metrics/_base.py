@@ -162,3 +162,74 @@ class Metric(Locked, abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class OptionsMetric(Metric):
+    """A metric with constructor ``options`` and one state object in ``self._state``.
+
+    The one way the built-in metrics do their option and state round trips:
+    :meth:`reset`, merging (options must be equal), :meth:`state_dict` (``name``,
+    ``options`` and the state object's own ``state_dict()``), :meth:`load_state_dict`
+    (name and options checked; the state is loaded into a fresh :meth:`_new_state`
+    and swapped in, so a bad state leaves the metric unchanged) and a repr of the
+    options. Subclasses implement :attr:`options` and :meth:`_new_state`; the state
+    object has ``reset``, ``merge``, ``state_dict``, ``load_state_dict`` and ``n``.
+    A metric whose state is not such an object overrides the four methods and uses
+    :meth:`_check_mergeable` / :meth:`_check_state` for the checks.
+    """
+
+    _state: Any
+
+    @property
+    @abc.abstractmethod
+    def options(self) -> dict[str, Any]:
+        """The constructor options (enough to build an identical empty metric)."""
+
+    def _new_state(self) -> Any:
+        """An empty state object for these options."""
+        raise NotImplementedError  # pragma: no cover - every registered subclass overrides
+
+    def _check_mergeable(self, other: OptionsMetric) -> None:
+        if other.options != self.options:
+            raise ValueError(
+                f"cannot merge {self.name} with options {other.options} into {self.options}"
+            )
+
+    def _check_state(self, state: Mapping[str, Any]) -> None:
+        """Refuse a :meth:`state_dict` of another metric or of other options."""
+        if state.get("name") != self.name:
+            raise ValueError(f"state is for metric {state.get('name')!r}, not {self.name!r}")
+        if state["options"] != self.options:
+            raise ValueError(
+                f"state has options {state['options']}, this metric has {self.options}"
+            )
+
+    def reset(self) -> None:
+        with self._lock:
+            self._state.reset()
+
+    def _merge_state(self, other: Metric) -> None:
+        assert isinstance(other, OptionsMetric)
+        self._check_mergeable(other)
+        self._state.merge(other._state)
+
+    def state_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {"name": self.name, "options": self.options,
+                    "state": self._state.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_state(state)
+        fresh = self._new_state()
+        fresh.load_state_dict(state["state"])
+        with self._lock:
+            self._state = fresh
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples seen so far."""
+        return self._state.n
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({opts})"

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from calipers.metrics._base import Metric
+from calipers.metrics._base import OptionsMetric
 from calipers.metrics._state import ConfusionState, check_task
 
 AVERAGES = ("binary", "micro", "macro", "weighted", "samples", "none")
@@ -28,7 +28,7 @@ def _scalar_or_array(x: Any) -> float | np.ndarray:
     return float(arr) if arr.ndim == 0 else arr
 
 
-class ConfusionMetric(Metric):
+class ConfusionMetric(OptionsMetric):
     """Base of the metrics computed from a :class:`ConfusionState`.
 
     Parameters
@@ -145,40 +145,6 @@ class ConfusionMetric(Metric):
         """The metric over every sample seen so far."""
         with self._lock:
             return self.compute_from(self._state)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._state.reset()
-
-    def _merge_state(self, other: Metric) -> None:
-        assert isinstance(other, ConfusionMetric)
-        if other.options != self.options:
-            raise ValueError(
-                f"cannot merge {self.name} with options {other.options} into {self.options}"
-            )
-        self._state.merge(other._state)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "options": self.options, "state": self._state.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("name") != self.name:
-            raise ValueError(f"state is for metric {state.get('name')!r}, not {self.name!r}")
-        if state["options"] != self.options:
-            raise ValueError(
-                f"state has options {state['options']}, this metric has {self.options}"
-            )
-        with self._lock:
-            self._state.load_state_dict(state["state"])
-
-    @property
-    def n_samples(self) -> int:
-        """Number of samples counted so far."""
-        return self._state.n
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return f"{type(self).__name__}({opts})"
 
     # -- computation -------------------------------------------------------
     def compute_from(self, state: ConfusionState) -> Any:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from calipers.metrics._base import Metric
+from calipers.metrics._base import OptionsMetric
 from calipers.metrics._compute import UndefinedMetricWarning
 from calipers.metrics._ranking_state import ScoreBatches, ScoreHistogram, parse_scores
 from calipers.metrics._state import check_task
@@ -37,7 +37,7 @@ def warn_empty(name: str) -> None:
                   UndefinedMetricWarning, stacklevel=3)
 
 
-class ScoreMetric(Metric):
+class ScoreMetric(OptionsMetric):
     """Base of the metrics of scores against labels (ROC AUC, average precision, curves).
 
     Parameters
@@ -142,11 +142,6 @@ class ScoreMetric(Metric):
             return ScoreBatches(("y_true", "y_score"))
         return ScoreHistogram(self.task, self.k, self.bins, self.score_range)
 
-    @property
-    def n_samples(self) -> int:
-        """Number of samples seen so far."""
-        return self._state.n
-
     # -- Metric API --------------------------------------------------------
     def _check_batch(self, labels: np.ndarray, scores: np.ndarray,
                      weights: np.ndarray | None) -> None:
@@ -183,36 +178,3 @@ class ScoreMetric(Metric):
 
     def _compute_binned(self) -> Any:
         raise NotImplementedError  # pragma: no cover - every registered subclass overrides
-
-    def reset(self) -> None:
-        with self._lock:
-            self._state.reset()
-
-    def _merge_state(self, other: Metric) -> None:
-        assert isinstance(other, ScoreMetric)
-        if other.options != self.options:
-            raise ValueError(
-                f"cannot merge {self.name} with options {other.options} into {self.options}"
-            )
-        self._state.merge(other._state)
-
-    def state_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {"name": self.name, "options": self.options,
-                    "state": self._state.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("name") != self.name:
-            raise ValueError(f"state is for metric {state.get('name')!r}, not {self.name!r}")
-        if state["options"] != self.options:
-            raise ValueError(
-                f"state has options {state['options']}, this metric has {self.options}"
-            )
-        fresh = self._new_state()
-        fresh.load_state_dict(state["state"])
-        with self._lock:
-            self._state = fresh
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return f"{type(self).__name__}({opts})"

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from calipers.metrics._base import Metric
+from calipers.metrics._base import OptionsMetric
 from calipers.metrics._compute import UndefinedMetricWarning
 from calipers.metrics._counts import as_label_array
+from calipers.metrics._ranking_base import warn_empty
 from calipers.metrics._ranking_state import ScoreBatches, parse_scores
 from calipers.metrics._state import to_numpy
 
@@ -78,7 +79,7 @@ def query_average_precision(query_ids: np.ndarray, relevant: np.ndarray, scores:
     return queries, ap, positives
 
 
-class MeanAveragePrecision(Metric):
+class MeanAveragePrecision(OptionsMetric):
     """Retrieval mean average precision: the mean over queries of each query's AP.
 
     ``update(y_true, y_score, sample_weight=None, *, query_ids)``: one row per
@@ -110,15 +111,14 @@ class MeanAveragePrecision(Metric):
                 f"{empty_query!r}"
             )
         self.empty_query = empty_query
-        self._state = ScoreBatches(("y_true", "y_score", "query_ids"))
+        self._state = self._new_state()
 
     @property
     def options(self) -> dict[str, Any]:
         return {"empty_query": self.empty_query}
 
-    @property
-    def n_samples(self) -> int:
-        return self._state.n
+    def _new_state(self) -> ScoreBatches:
+        return ScoreBatches(("y_true", "y_score", "query_ids"))
 
     def update(self, y_true: Any, y_score: Any, sample_weight: Any = None, *,
                query_ids: Any = None) -> None:
@@ -144,8 +144,7 @@ class MeanAveragePrecision(Metric):
     def compute(self) -> float:
         with self._lock:
             if self._state.n == 0:
-                warnings.warn("map has no samples yet; returning NaN. Call update() first.",
-                              UndefinedMetricWarning, stacklevel=2)
+                warn_empty(self.name)
                 return float("nan")
             queries, ap, positives = self.per_query()
         empty = positives <= 0
@@ -164,34 +163,3 @@ class MeanAveragePrecision(Metric):
                           "returning NaN.", UndefinedMetricWarning, stacklevel=2)
             return float("nan")
         return float(np.mean(ap))
-
-    def reset(self) -> None:
-        with self._lock:
-            self._state.reset()
-
-    def _merge_state(self, other: Metric) -> None:
-        assert isinstance(other, MeanAveragePrecision)
-        if other.options != self.options:
-            raise ValueError(f"cannot merge map with options {other.options} into "
-                             f"{self.options}")
-        self._state.merge(other._state)
-
-    def state_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {"name": self.name, "options": self.options,
-                    "state": self._state.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("name") != self.name:
-            raise ValueError(f"state is for metric {state.get('name')!r}, not {self.name!r}")
-        if state["options"] != self.options:
-            raise ValueError(
-                f"state has options {state['options']}, this metric has {self.options}"
-            )
-        fresh = ScoreBatches(self._state.columns)
-        fresh.load_state_dict(state["state"])
-        with self._lock:
-            self._state = fresh
-
-    def __repr__(self) -> str:
-        return f"MeanAveragePrecision(empty_query={self.empty_query!r})"

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from calipers.metrics._base import Metric
+from calipers.metrics._base import Metric, OptionsMetric
 from calipers.metrics._compute import UndefinedMetricWarning
 from calipers.metrics._ranking_base import warn_empty
 from calipers.metrics._ranking_state import parse_scores
@@ -22,7 +22,7 @@ from calipers.metrics._state import check_task
 __all__ = ["BrierScore", "LogLoss", "SumMetric", "TopKAccuracy"]
 
 
-class SumMetric(Metric):
+class SumMetric(OptionsMetric):
     """Base of metrics whose state is a fixed vector of float64 sums plus a count.
 
     Subclasses set ``fields`` (names of the sums), implement :meth:`_batch_sums`
@@ -36,10 +36,6 @@ class SumMetric(Metric):
     def __init__(self) -> None:
         super().__init__()
         self.reset()
-
-    @property
-    def options(self) -> dict[str, Any]:
-        raise NotImplementedError  # pragma: no cover
 
     def _batch_sums(self, y_true: Any, y_score: Any, sample_weight: Any) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover
@@ -76,10 +72,7 @@ class SumMetric(Metric):
 
     def _merge_state(self, other: Metric) -> None:
         assert isinstance(other, SumMetric)
-        if other.options != self.options:
-            raise ValueError(
-                f"cannot merge {self.name} with options {other.options} into {self.options}"
-            )
+        self._check_mergeable(other)
         self._add(other.sums, other.n)
 
     def state_dict(self) -> dict[str, Any]:
@@ -88,21 +81,12 @@ class SumMetric(Metric):
                     "state": {"n": self.n, "sums": self.sums.copy()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("name") != self.name:
-            raise ValueError(f"state is for metric {state.get('name')!r}, not {self.name!r}")
-        if state["options"] != self.options:
-            raise ValueError(
-                f"state has options {state['options']}, this metric has {self.options}"
-            )
+        self._check_state(state)
         sums = np.asarray(state["state"]["sums"], dtype=np.float64)
         if sums.shape != (len(self.fields),):
             raise ValueError(f"sums have shape {sums.shape}, expected {(len(self.fields),)}")
         with self._lock:
             self.sums, self.n = sums.copy(), int(state["state"]["n"])
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return f"{type(self).__name__}({opts})"
 
 
 def _weighted_sum(values: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
