@@ -85,6 +85,70 @@ def _drop_flat_recall(fps: np.ndarray, tps: np.ndarray, thresholds: np.ndarray):
     return fps[idx], tps[idx], thresholds[idx]
 
 
+def _validate(name: str, y_true: Any, y_score: Any, pos_label: Any, sample_weight: Any,
+              drop_intermediate: Any) -> None:
+    validate(name, {"y_true": (y_true, Y_DENSE), "y_score": (y_score, Y_DENSE),
+                    "pos_label": (pos_label, POS_LABEL),
+                    "sample_weight": (sample_weight, OPTIONAL_ARRAY),
+                    "drop_intermediate": (drop_intermediate, (BOOLEAN,))})
+
+
+def _from_origin(fps: np.ndarray, tps: np.ndarray, thresholds: np.ndarray):
+    """Prepend the point where no sample is predicted positive (threshold ``inf``)."""
+    return (np.r_[0.0, fps], np.r_[0.0, tps],
+            np.r_[np.inf, np.asarray(thresholds, dtype=np.float64)])
+
+
+def roc_points(fps: np.ndarray, tps: np.ndarray, thresholds: np.ndarray,
+               drop_intermediate: bool, stacklevel: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fpr, tpr, thresholds)`` from the cumulative counts of a binary curve.
+
+    Shared by :func:`roc_curve` and the binned streaming curve. The warnings (no
+    negatives / no positives: NaN rates) point ``stacklevel`` frames above the caller.
+    """
+    if drop_intermediate and fps.shape[0] > 2:
+        fps, tps, thresholds = _drop_collinear(fps, tps, thresholds)
+    fps, tps, thresholds = _from_origin(fps, tps, thresholds)
+    if fps[-1] <= 0:
+        warnings.warn("No negative samples in y_true, false positive value should be "
+                      "meaningless", UndefinedMetricWarning, stacklevel=stacklevel + 1)
+        fpr = np.full(fps.shape, np.nan)
+    else:
+        fpr = fps / fps[-1]
+    if tps[-1] <= 0:
+        warnings.warn("No positive samples in y_true, true positive value should be "
+                      "meaningless", UndefinedMetricWarning, stacklevel=stacklevel + 1)
+        tpr = np.full(tps.shape, np.nan)
+    else:
+        tpr = tps / tps[-1]
+    return fpr, tpr, thresholds
+
+
+def pr_points(fps: np.ndarray, tps: np.ndarray, thresholds: np.ndarray,
+              drop_intermediate: bool, stacklevel: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(precision, recall, thresholds)`` from the cumulative counts of a binary curve.
+
+    Shared by :func:`precision_recall_curve` and the binned streaming curve:
+    points in increasing threshold order plus the final ``(1, 0)``; thresholds
+    (a reversed view) keep their dtype. Without positives the recall is 1 with a
+    ``UserWarning`` pointing ``stacklevel`` frames above the caller.
+    """
+    if drop_intermediate and fps.shape[0] > 2:
+        fps, tps, thresholds = _drop_flat_recall(fps, tps, thresholds)
+    predicted = tps + fps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted != 0, tps / predicted, 0.0)
+    if tps.size == 0 or tps[-1] == 0:
+        warnings.warn("No positive class found in y_true, recall is set to one for all "
+                      "thresholds.", UserWarning, stacklevel=stacklevel + 1)
+        recall = np.ones(tps.shape)
+    else:
+        recall = tps / tps[-1]
+    return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1]
+
+
 def roc_curve(y_true: Any, y_score: Any, *, pos_label: Any = None, sample_weight: Any = None,
               drop_intermediate: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Receiver operating characteristic: false / true positive rates at every threshold.
@@ -110,29 +174,9 @@ def roc_curve(y_true: Any, y_score: Any, *, pos_label: Any = None, sample_weight
     thresholds : ndarray of float64
         Decreasing; ``thresholds[0]`` is ``inf`` (no sample predicted positive).
     """
-    validate("roc_curve", {"y_true": (y_true, Y_DENSE), "y_score": (y_score, Y_DENSE),
-                           "pos_label": (pos_label, POS_LABEL),
-                           "sample_weight": (sample_weight, OPTIONAL_ARRAY),
-                           "drop_intermediate": (drop_intermediate, (BOOLEAN,))})
+    _validate("roc_curve", y_true, y_score, pos_label, sample_weight, drop_intermediate)
     pos, scores, weights, _, _ = binary_inputs(y_true, y_score, pos_label, sample_weight)
-    fps, tps, thresholds = binary_clf_curve(pos, scores, weights)
-    if drop_intermediate and fps.shape[0] > 2:
-        fps, tps, thresholds = _drop_collinear(fps, tps, thresholds)
-    fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
-    thresholds = np.r_[np.inf, thresholds.astype(np.float64)]
-    if fps[-1] <= 0:
-        warnings.warn("No negative samples in y_true, false positive value should be "
-                      "meaningless", UndefinedMetricWarning, stacklevel=2)
-        fpr = np.full(fps.shape, np.nan)
-    else:
-        fpr = fps / fps[-1]
-    if tps[-1] <= 0:
-        warnings.warn("No positive samples in y_true, true positive value should be "
-                      "meaningless", UndefinedMetricWarning, stacklevel=2)
-        tpr = np.full(tps.shape, np.nan)
-    else:
-        tpr = tps / tps[-1]
-    return fpr, tpr, thresholds
+    return roc_points(*binary_clf_curve(pos, scores, weights), drop_intermediate, 2)
 
 
 def precision_recall_curve(y_true: Any, y_score: Any, *, pos_label: Any = None,
@@ -159,26 +203,12 @@ def precision_recall_curve(y_true: Any, y_score: Any, *, pos_label: Any = None,
     thresholds : ndarray
         Increasing distinct scores, in the scores' dtype.
     """
-    validate("precision_recall_curve", {
-        "y_true": (y_true, Y_DENSE), "y_score": (y_score, Y_DENSE),
-        "pos_label": (pos_label, POS_LABEL), "sample_weight": (sample_weight, OPTIONAL_ARRAY),
-        "drop_intermediate": (drop_intermediate, (BOOLEAN,))})
+    _validate("precision_recall_curve", y_true, y_score, pos_label, sample_weight,
+              drop_intermediate)
     pos, scores, weights, dtype, _ = binary_inputs(y_true, y_score, pos_label, sample_weight)
-    fps, tps, thresholds = binary_clf_curve(pos, scores, weights)
-    if drop_intermediate and fps.shape[0] > 2:
-        fps, tps, thresholds = _drop_flat_recall(fps, tps, thresholds)
-    predicted = tps + fps
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted != 0, tps / predicted, 0.0)
-    if tps[-1] == 0:
-        warnings.warn("No positive class found in y_true, recall is set to one for all "
-                      "thresholds.", UserWarning, stacklevel=2)
-        recall = np.ones(tps.shape)
-    else:
-        recall = tps / tps[-1]
-    if thresholds.dtype != dtype:
-        thresholds = thresholds.astype(dtype)
-    return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1].copy()
+    precision, recall, thresholds = pr_points(*binary_clf_curve(pos, scores, weights),
+                                              drop_intermediate, 2)
+    return precision, recall, thresholds.astype(dtype, order="C")
 
 
 def det_curve(y_true: Any, y_score: Any, pos_label: Any = None, sample_weight: Any = None,
@@ -208,10 +238,7 @@ def det_curve(y_true: Any, y_score: Any, pos_label: Any = None, sample_weight: A
     ValueError
         When ``y_true`` does not hold exactly two classes.
     """
-    validate("det_curve", {"y_true": (y_true, Y_DENSE), "y_score": (y_score, Y_DENSE),
-                           "pos_label": (pos_label, POS_LABEL),
-                           "sample_weight": (sample_weight, OPTIONAL_ARRAY),
-                           "drop_intermediate": (drop_intermediate, (BOOLEAN,))})
+    _validate("det_curve", y_true, y_score, pos_label, sample_weight, drop_intermediate)
     pos, scores, weights, _, classes = binary_inputs(y_true, y_score, pos_label, sample_weight)
     if classes.shape[0] < 2:
         raise ValueError("Only one class is present in y_true. Detection error tradeoff "
@@ -219,9 +246,7 @@ def det_curve(y_true: Any, y_score: Any, pos_label: Any = None, sample_weight: A
     if classes.shape[0] > 2:
         raise ValueError(f"y_true holds {classes.shape[0]} classes; the detection error "
                          "tradeoff curve is defined for two classes only.")
-    fps, tps, thresholds = binary_clf_curve(pos, scores, weights)
-    fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
-    thresholds = np.r_[np.inf, thresholds.astype(np.float64)]
+    fps, tps, thresholds = _from_origin(*binary_clf_curve(pos, scores, weights))
     if drop_intermediate and fps.shape[0] > 2:
         fps, tps, thresholds = _drop_flat_recall(fps, tps, thresholds)
     fns = tps[-1] - tps

@@ -15,6 +15,7 @@ import numpy as np
 from calipers.metrics import _rank_core
 from calipers.metrics._compute import UndefinedMetricWarning
 from calipers.metrics._curves import PrCurve, RocCurve
+from calipers.metrics._functional_curves import pr_points, roc_points
 
 __all__ = ["average_values", "binned_pr", "binned_roc", "per_class_ap", "per_class_auc"]
 
@@ -83,52 +84,22 @@ def average_values(values: tuple[np.ndarray, ...], hists: np.ndarray,
     return tuple(out)
 
 
-def _curve(hist: np.ndarray, score_range: tuple[float, float]):
-    return _rank_core.binned_clf_curve(hist, *score_range)
-
-
 def binned_roc(hist: np.ndarray, score_range: tuple[float, float],
                drop_intermediate: bool) -> RocCurve:
     """The ROC curve of one (B, 2) histogram; thresholds are the bins' lower edges."""
-    fps, tps, thr = _curve(hist, score_range)
-    if drop_intermediate and fps.shape[0] > 2:
-        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
-        fps, tps, thr = fps[keep], tps[keep], thr[keep]
-    fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
-    thr = np.r_[np.inf, np.asarray(thr, dtype=np.float64)]
-    if fps[-1] <= 0:
-        warnings.warn("No negative samples in y_true, false positive value should be "
-                      "meaningless", UndefinedMetricWarning, stacklevel=3)
-        fpr = np.full(fps.shape, np.nan)
-    else:
-        fpr = fps / fps[-1]
-    if tps[-1] <= 0:
-        warnings.warn("No positive samples in y_true, true positive value should be "
-                      "meaningless", UndefinedMetricWarning, stacklevel=3)
-        tpr = np.full(tps.shape, np.nan)
-    else:
-        tpr = tps / tps[-1]
+    counts = _rank_core.binned_clf_curve(hist, *score_range)
+    fpr, tpr, thr = roc_points(*counts, drop_intermediate, 3)
     return RocCurve(fpr=fpr, tpr=tpr, thresholds=thr, auc=trapezoid_auc(fpr, tpr))
 
 
 def binned_pr(hist: np.ndarray, score_range: tuple[float, float],
               drop_intermediate: bool) -> PrCurve:
     """The precision-recall curve of one (B, 2) histogram (thresholds: lower edges)."""
-    fps, tps, thr = _curve(hist, score_range)
-    if drop_intermediate and fps.shape[0] > 2:
-        keep = np.r_[True, np.logical_or(np.diff(tps[:-1]), np.diff(tps[1:])), True]
-        fps, tps, thr = fps[keep], tps[keep], thr[keep]
-    ps = tps + fps
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(ps != 0, tps / np.where(ps != 0, ps, 1.0), 0.0)
-    if tps.size == 0 or tps[-1] == 0:
-        warnings.warn("No positive class found in y_true, recall is set to one for all "
-                      "thresholds.", UserWarning, stacklevel=3)
-        recall, ap = np.ones(tps.shape), 0.0
-    else:
-        recall, ap = tps / tps[-1], float(_rank_core.binned_ap(hist)[0])
-    return PrCurve(precision=np.r_[precision[::-1], 1.0], recall=np.r_[recall[::-1], 0.0],
-                   thresholds=np.asarray(thr, dtype=np.float64)[::-1], average_precision=ap)
+    fps, tps, thr = _rank_core.binned_clf_curve(hist, *score_range)
+    precision, recall, thr = pr_points(fps, tps, np.asarray(thr, dtype=np.float64),
+                                       drop_intermediate, 3)
+    ap = 0.0 if tps.size == 0 or tps[-1] == 0 else float(_rank_core.binned_ap(hist)[0])
+    return PrCurve(precision=precision, recall=recall, thresholds=thr, average_precision=ap)
 
 
 def trapezoid_auc(x: np.ndarray, y: np.ndarray) -> float:
