@@ -10,9 +10,41 @@ import numpy as np
 __all__ = ["PrCurve", "RocCurve"]
 
 
+class _Curve:
+    """The ``plot`` method the curve results share; each says what it draws in ``_draw``."""
+
+    def plot(self, ax: Any = None, *, label: str | None = None, **line_kwargs: Any) -> Any:
+        """Draw the curve with its reference line; its area goes in the legend.
+
+        Needs matplotlib (``pip install 'calipers[plot]'``). What is drawn: see the
+        class docstring.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; a new figure's axes by default.
+        label : str, optional
+            Legend label (the area, AUC or AP, is appended).
+        **line_kwargs
+            Passed to ``ax.plot`` for the curve.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            ``ax.lines[0]`` is the curve, ``ax.lines[1]`` the reference line when drawn.
+        """
+        return self._draw(ax, label, line_kwargs)
+
+    def _draw(self, ax: Any, label: str | None, line_kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError  # pragma: no cover - both curves override
+
+
 @dataclass(frozen=True)
-class RocCurve:
+class RocCurve(_Curve):
     """A ROC curve, as :func:`calipers.metrics.roc_curve` returns it.
+
+    :meth:`plot` draws tpr against fpr with the chance diagonal (``ax.lines[1]``)
+    and the AUC in the legend.
 
     Attributes
     ----------
@@ -30,33 +62,19 @@ class RocCurve:
     thresholds: np.ndarray
     auc: float
 
-    def plot(self, ax: Any = None, *, label: str | None = None, **line_kwargs: Any) -> Any:
-        """Draw the curve with the chance diagonal; the AUC goes in the legend.
-
-        Needs matplotlib (``pip install 'calipers[plot]'``).
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw; a new figure's axes by default.
-        label : str, optional
-            Legend label (the AUC is appended).
-        **line_kwargs
-            Passed to ``ax.plot`` for the curve.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-            ``ax.lines[0]`` is the curve (x: fpr, y: tpr), ``ax.lines[1]`` the diagonal.
-        """
+    def _draw(self, ax: Any, label: str | None, line_kwargs: dict[str, Any]) -> Any:
         from calipers.metrics._plot import plot_roc_curve
 
         return plot_roc_curve(self.fpr, self.tpr, self.auc, ax, label=label, **line_kwargs)
 
 
 @dataclass(frozen=True)
-class PrCurve:
+class PrCurve(_Curve):
     """A precision-recall curve, as :func:`calipers.metrics.precision_recall_curve` returns it.
+
+    :meth:`plot` draws precision against recall as a step plot (``steps-post``)
+    with the AP in the legend and, when :attr:`prevalence` is known, the prevalence
+    baseline (``ax.lines[1]``).
 
     Attributes
     ----------
@@ -77,27 +95,7 @@ class PrCurve:
     average_precision: float
     prevalence: float | None = None
 
-    def plot(self, ax: Any = None, *, label: str | None = None, **line_kwargs: Any) -> Any:
-        """Draw the curve as a step plot (AP in the legend) with the prevalence baseline.
-
-        Needs matplotlib (``pip install 'calipers[plot]'``). The baseline is drawn
-        when :attr:`prevalence` is known.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw; a new figure's axes by default.
-        label : str, optional
-            Legend label (the AP is appended).
-        **line_kwargs
-            Passed to ``ax.plot`` for the curve.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-            ``ax.lines[0]`` is the curve (x: recall, y: precision, ``steps-post``),
-            ``ax.lines[1]`` the baseline when drawn.
-        """
+    def _draw(self, ax: Any, label: str | None, line_kwargs: dict[str, Any]) -> Any:
         from calipers.metrics._plot import plot_pr_curve
 
         return plot_pr_curve(self.precision, self.recall, self.average_precision, ax,
