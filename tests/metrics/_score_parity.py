@@ -19,7 +19,10 @@ from calipers.metrics import _functional as F
 IGNORED_WARNINGS = ("RuntimeWarning", "DeprecationWarning")
 
 
-def run(func: Any, args: tuple, kwargs: dict) -> tuple[str, Any, list[tuple[str, str]]]:
+def run(func: Any, args: tuple, kwargs: dict, ignored: tuple[str, ...] = IGNORED_WARNINGS
+        ) -> tuple[str, Any, list[tuple[str, str]]]:
+    """``("value", result, warnings)`` or ``("error", exception, warnings)`` of a call;
+    warnings as (category name, text), those of the ``ignored`` categories left out."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -27,7 +30,7 @@ def run(func: Any, args: tuple, kwargs: dict) -> tuple[str, Any, list[tuple[str,
         except Exception as exc:  # noqa: BLE001 - any exception is compared
             outcome = ("error", exc)
     seen = [(w.category.__name__, str(w.message)) for w in caught
-            if w.category.__name__ not in IGNORED_WARNINGS]
+            if w.category.__name__ not in ignored]
     return (*outcome, seen)
 
 

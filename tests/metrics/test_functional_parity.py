@@ -20,6 +20,7 @@ sklearn_metrics = pytest.importorskip("sklearn.metrics")
 sp = pytest.importorskip("scipy.sparse")
 hypothesis = pytest.importorskip("hypothesis")
 
+from _score_parity import run  # noqa: E402
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
@@ -45,16 +46,6 @@ SETTINGS = settings(max_examples=int(os.environ.get("CALIPERS_PARITY_EXAMPLES", 
 # ---------------------------------------------------------------------------
 # comparing outcomes
 # ---------------------------------------------------------------------------
-
-
-def _run(func: Any, args: tuple, kwargs: dict) -> tuple[str, Any, list[tuple[str, str]]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            outcome = ("value", func(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - any exception is compared
-            outcome = ("error", exc)
-    return (*outcome, [(w.category.__name__, str(w.message)) for w in caught])
 
 
 def _assert_same_value(expected: Any, actual: Any, where: str, rtol: float = 1e-12) -> None:
@@ -97,8 +88,8 @@ def _error_kind(exc: BaseException) -> type:
 def assert_parity(name: str, *args: Any, **kwargs: Any) -> Any:
     """Run scikit-learn's and calipers' ``name`` on the same input and compare."""
     where = f"{name}(*{args!r}, **{kwargs!r})"
-    sk_kind, sk_out, sk_warn = _run(getattr(sklearn_metrics, name), args, kwargs)
-    ca_kind, ca_out, ca_warn = _run(getattr(F, name), args, kwargs)
+    sk_kind, sk_out, sk_warn = run(getattr(sklearn_metrics, name), args, kwargs, ignored=())
+    ca_kind, ca_out, ca_warn = run(getattr(F, name), args, kwargs, ignored=())
     if sk_kind == "error":
         assert ca_kind == "error", f"{where}: scikit-learn raised {sk_out!r}, we gave {ca_out!r}"
         if type(sk_out).__name__ == "InvalidParameterError":
