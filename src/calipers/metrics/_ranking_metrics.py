@@ -257,6 +257,21 @@ class _CurveMetric(ScoreMetric):
     def _result(self, curves: list) -> Any:
         return curves[0] if self.task == "binary" or self.average == "micro" else curves
 
+    def _compute_exact(self) -> Any:
+        F, w = _functional(), self._weights()
+        return self._result([self._exact_curve(F, y, s, w) for y, s in self._columns()])
+
+    def _compute_binned(self) -> Any:
+        return self._result([self._binned_curve(h, self.score_range, self.drop_intermediate)
+                             for h in self._hists()])
+
+    def _exact_curve(self, F: Any, y: np.ndarray, s: np.ndarray, w: np.ndarray | None) -> Any:
+        """The curve of one column from the scikit-learn drop-ins ``F``."""
+        raise NotImplementedError  # pragma: no cover - both curve metrics override
+
+    #: The curve of one (B, 2) histogram: ``(hist, score_range, drop_intermediate)``.
+    _binned_curve: Any = None
+
 
 class RocCurveMetric(_CurveMetric):
     """The ROC curve, streaming: a :class:`RocCurve` (binary, or ``average='micro'``)
@@ -277,20 +292,12 @@ class RocCurveMetric(_CurveMetric):
 
     name = "roc_curve"
 
-    def _compute_exact(self) -> Any:
-        F = _functional()
-        w = self._weights()
-        curves = []
-        for y, s in self._columns():
-            fpr, tpr, thr = F.roc_curve(y, s, sample_weight=w,
-                                        drop_intermediate=self.drop_intermediate)
-            curves.append(RocCurve(fpr=fpr, tpr=tpr, thresholds=thr,
-                                   auc=binned.trapezoid_auc(fpr, tpr)))
-        return self._result(curves)
+    _binned_curve = staticmethod(binned.binned_roc)
 
-    def _compute_binned(self) -> Any:
-        return self._result([binned.binned_roc(h, self.score_range, self.drop_intermediate)
-                             for h in self._hists()])
+    def _exact_curve(self, F: Any, y: np.ndarray, s: np.ndarray, w: np.ndarray | None) -> Any:
+        fpr, tpr, thr = F.roc_curve(y, s, sample_weight=w,
+                                    drop_intermediate=self.drop_intermediate)
+        return RocCurve(fpr=fpr, tpr=tpr, thresholds=thr, auc=binned.trapezoid_auc(fpr, tpr))
 
 
 class PrCurveMetric(_CurveMetric):
@@ -315,18 +322,10 @@ class PrCurveMetric(_CurveMetric):
                  **options: Any) -> None:
         super().__init__(task, drop_intermediate=drop_intermediate, **options)
 
-    def _compute_exact(self) -> Any:
-        F = _functional()
-        w = self._weights()
-        curves = []
-        for y, s in self._columns():
-            p, r, thr = F.precision_recall_curve(y, s, sample_weight=w,
-                                                 drop_intermediate=self.drop_intermediate)
-            ap = F.average_precision_score(y, s, sample_weight=w)
-            curves.append(PrCurve(precision=p, recall=r, thresholds=thr,
-                                  average_precision=float(ap)))
-        return self._result(curves)
+    _binned_curve = staticmethod(binned.binned_pr)
 
-    def _compute_binned(self) -> Any:
-        return self._result([binned.binned_pr(h, self.score_range, self.drop_intermediate)
-                             for h in self._hists()])
+    def _exact_curve(self, F: Any, y: np.ndarray, s: np.ndarray, w: np.ndarray | None) -> Any:
+        p, r, thr = F.precision_recall_curve(y, s, sample_weight=w,
+                                             drop_intermediate=self.drop_intermediate)
+        ap = F.average_precision_score(y, s, sample_weight=w)
+        return PrCurve(precision=p, recall=r, thresholds=thr, average_precision=float(ap))
