@@ -70,6 +70,14 @@ def num_samples(x: Any, name: str) -> int:
     return int(shape[0]) if shape is not None else len(x)
 
 
+def common_length(lengths: list[int]) -> int:
+    """The one length of ``lengths`` (numbers of samples); scikit-learn's ``ValueError``
+    when they differ."""
+    if len(set(lengths)) > 1:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
+    return lengths[0]
+
+
 def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
     """Validated sample weights: 1-D, numeric, finite, not all zero.
 

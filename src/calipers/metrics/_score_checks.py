@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from calipers.metrics._arrays import as_array, check_sample_weight, is_sparse, raise_not_finite
+from calipers.metrics._arrays import (
+    as_array,
+    check_sample_weight,
+    common_length,
+    is_sparse,
+    raise_not_finite,
+)
 from calipers.metrics._pairs import pair_counts
 from calipers.metrics._state import to_numpy
 from calipers.metrics._targets import BINARY, MULTICLASS, MULTILABEL, _label_kind, _type_name
@@ -51,10 +57,8 @@ def check_lengths(**arrays: Any) -> int:
     int
         The number of samples.
     """
-    lengths = [int(a.shape[0]) if a.ndim else 1 for a in arrays.values() if a is not None]
-    if len(set(lengths)) > 1:
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
-    return lengths[0]
+    return common_length([int(a.shape[0]) if a.ndim else 1 for a in arrays.values()
+                          if a is not None])
 
 
 def score_array(y_score: Any, name: str = "y_score", *, finite: bool = True) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 from calipers.metrics._arrays import (
     as_array,
     check_sample_weight,
+    common_length,
     is_sparse,
     num_samples,
     raise_not_finite,
@@ -269,11 +270,7 @@ def check_targets(y_true: Any, y_pred: Any, sample_weight: Any = None, *,
     lengths = [num_samples(t, "y_true"), num_samples(p, "y_pred")]
     if sample_weight is not None:
         lengths.append(num_samples(as_array(sample_weight), "sample_weight"))
-    if len(set(lengths)) > 1:
-        raise ValueError(
-            f"Found input variables with inconsistent numbers of samples: {lengths}"
-        )
-    n = lengths[0]
+    n = common_length(lengths)
     if _is_label_shaped(t) and _is_label_shaped(p):
         t1, p1 = t.reshape(-1), p.reshape(-1)
         (kt, tc), (kp, pc_) = _label_kind(t1, "y_true"), _label_kind(p1, "y_pred")
