@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import calipers._core
@@ -24,6 +25,17 @@ def _setup_modules() -> list[str]:
 def test_setup_lists_every_pyx_and_nothing_else():
     sources = sorted(p.stem for p in (ROOT / "src" / "_core").glob("*.pyx"))
     assert sorted(_setup_modules()) == sources
+
+
+def test_every_pxi_is_included_by_one_listed_module():
+    # .pxi files are parts of a module (textual includes), not modules of their own
+    core = ROOT / "src" / "_core"
+    included = [
+        name
+        for mod in _setup_modules()
+        for name in re.findall(r'^include "([^"]+)"', (core / f"{mod}.pyx").read_text(), re.M)
+    ]
+    assert sorted(included) == sorted(p.name for p in core.glob("*.pxi"))
 
 
 def test_package_imports_the_same_modules():
