@@ -503,6 +503,12 @@ def test_histogram_argument_errors():
         rc.binned_hist([1, 0], [0.5, 0.1], [1.0], bins=3)
     with pytest.raises(ValueError, match="shape"):
         rc.binned_auc(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"^scores must be 1-D"):
+        rc.binned_hist([1, 0], np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"^multiclass scores must be 2-D \(n, C\)"):
+        rc.binned_hist_multiclass([1, 0], np.zeros(2))
+    with pytest.raises(ValueError, match=r"^multilabel scores must be 2-D \(n, L\)"):
+        rc.binned_hist_multilabel([1, 0], np.zeros(2))
 
 
 def test_binned_auc_bound_10k_bins_uniform():

@@ -89,11 +89,17 @@ def _mask(pos: object, n: int | None = None) -> np.ndarray:
     return m
 
 
-def _float_scores(scores: object) -> np.ndarray:
+def _float_scores(scores: object, shape: str, what: str = "scores",
+                  contiguous: bool = True) -> np.ndarray:
+    """``scores`` as float32 / float64 (others through :func:`as_scores`) of the
+    dimensions ``shape`` (``"1-D"``, ``"2-D (n, C)"``) names, else ``ValueError``.
+    Unless ``contiguous``, a float array keeps its strides (read in place)."""
     s = np.asarray(scores)
     if s.dtype not in (np.float32, np.float64):
-        return as_scores(s)
-    return np.ascontiguousarray(s)
+        s = as_scores(s)
+    if s.ndim != int(shape[0]):
+        raise ValueError(f"{what} must be {shape}, got shape {s.shape}")
+    return np.ascontiguousarray(s) if contiguous else s
 
 
 def _weights(weights: object, n: int) -> np.ndarray | None:
@@ -106,11 +112,7 @@ def _weights(weights: object, n: int) -> np.ndarray | None:
 
 
 def _binary_inputs(pos, scores, weights):
-    s = np.asarray(scores)
-    if s.dtype not in (np.float32, np.float64):
-        s = as_scores(s)
-    if s.ndim != 1:
-        raise ValueError(f"scores must be 1-D, got shape {s.shape}")
+    s = _float_scores(scores, "1-D", contiguous=False)
     stride = s.strides[0]
     if s.shape[0] > 1 and (stride <= 0 or stride % s.itemsize):
         # the sort reads any positive whole-item stride in place (a matrix column)
@@ -216,11 +218,7 @@ def binary_auc_ap_columns(
     per-column calls for many mid-sized columns. Returns two float64 arrays (C,), NaN
     where :func:`binary_auc` / :func:`binary_ap` give NaN.
     """
-    s = np.asarray(scores)
-    if s.dtype not in (np.float32, np.float64):
-        s = as_scores(s)
-    if s.ndim != 2:
-        raise ValueError(f"scores must be 2-D (n, C), got shape {s.shape}")
+    s = _float_scores(scores, "2-D (n, C)", contiguous=False)
     m = np.asarray(pos)
     if m.shape != s.shape:
         raise ValueError(f"pos has shape {m.shape}, scores {s.shape}")
@@ -237,33 +235,54 @@ def binary_auc_ap_columns(
 # histograms
 # ---------------------------------------------------------------------------
 
-def _hist(scores, pos, indicators, labels, weights, bins: int, lo: float, hi: float):
+_HIST_SCORES = {
+    "binary": ("1-D", "scores"),
+    "multiclass": ("2-D (n, C)", "multiclass scores"),
+    "multilabel": ("2-D (n, L)", "multilabel scores"),
+}
+
+
+def _binned(kind: str, labels: object, scores: object, weights: object, bins: int,
+            lo: float, hi: float) -> np.ndarray:
+    """Check the inputs of one ``binned_hist*`` call (``kind``: binary, multiclass or
+    multilabel) and count them; returns (C, bins, 2), (bins, 2) for binary."""
+    s = _float_scores(scores, *_HIST_SCORES[kind])
+    pos = indicators = lab = None
+    if kind == "binary":
+        pos = _mask(labels, s.shape[0])
+    elif kind == "multiclass":
+        lab = np.asarray(labels)
+        if lab.dtype.kind not in "biu":
+            raise TypeError(f"multiclass labels must be integers, got dtype {lab.dtype}")
+        if lab.shape != (s.shape[0],):
+            raise ValueError(f"labels have shape {lab.shape}, expected ({s.shape[0]},)")
+        lab = np.ascontiguousarray(lab, dtype=np.int64)
+    else:
+        ind = np.asarray(labels)
+        if ind.shape != s.shape:
+            raise ValueError(f"indicators have shape {ind.shape}, scores {s.shape}")
+        indicators = _mask(ind)
     bins = int(bins)
     if bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins}")
     lo, hi = float(lo), float(hi)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"the score range must be finite with lo < hi, got ({lo}, {hi})")
-    w = _weights(weights, scores.shape[0])
+    w = _weights(weights, s.shape[0])
     edges = bin_edges(bins, lo, hi)
-    counts, wcounts, nbad = _histogram.histogram(scores, pos, indicators, labels, w, edges,
-                                                 lo, hi)
+    counts, wcounts, nbad = _histogram.histogram(s, pos, indicators, lab, w, edges, lo, hi)
     if nbad:
         raise ValueError(
-            f"{nbad} labels are outside [0, {scores.shape[1]}): multiclass labels must be "
+            f"{nbad} labels are outside [0, {s.shape[1]}): multiclass labels must be "
             "class indices"
         )
-    return counts if wcounts is None else wcounts
+    hist = counts if wcounts is None else wcounts
+    return hist[0] if kind == "binary" else hist
 
 
 def binned_hist(
-    pos: np.ndarray,
-    scores: np.ndarray,
-    weights: np.ndarray | None = None,
-    *,
-    bins: int = 10_000,
-    lo: float = 0.0,
-    hi: float = 1.0,
+    pos: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None, *,
+    bins: int = 10_000, lo: float = 0.0, hi: float = 1.0,
 ) -> np.ndarray:
     """Histogram binary scores into ``bins`` equal bins of ``[lo, hi]``, per class.
 
@@ -281,55 +300,27 @@ def binned_hist(
         sums when ``weights`` is given. Histograms of the same ``(bins, lo, hi)``
         merge by addition.
     """
-    s = _float_scores(scores)
-    if s.ndim != 1:
-        raise ValueError(f"scores must be 1-D, got shape {s.shape}")
-    return _hist(s, _mask(pos, s.shape[0]), None, None, weights, bins, lo, hi)[0]
+    return _binned("binary", pos, scores, weights, bins, lo, hi)
 
 
 def binned_hist_multiclass(
-    labels: np.ndarray,
-    scores: np.ndarray,
-    weights: np.ndarray | None = None,
-    *,
-    bins: int = 10_000,
-    lo: float = 0.0,
-    hi: float = 1.0,
+    labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None, *,
+    bins: int = 10_000, lo: float = 0.0, hi: float = 1.0,
 ) -> np.ndarray:
     """One-vs-rest histograms of an (n, C) score matrix: shape (C, bins, 2).
 
     Column ``c`` is histogrammed with positives ``labels == c``; ``labels`` are class
     indices in ``[0, C)`` (``ValueError`` otherwise). Bins as :func:`binned_hist`.
     """
-    s = _float_scores(scores)
-    if s.ndim != 2:
-        raise ValueError(f"multiclass scores must be 2-D (n, C), got shape {s.shape}")
-    lab = np.asarray(labels)
-    if lab.dtype.kind not in "biu":
-        raise TypeError(f"multiclass labels must be integers, got dtype {lab.dtype}")
-    if lab.shape != (s.shape[0],):
-        raise ValueError(f"labels have shape {lab.shape}, expected ({s.shape[0]},)")
-    lab = np.ascontiguousarray(lab, dtype=np.int64)
-    return _hist(s, None, None, lab, weights, bins, lo, hi)
+    return _binned("multiclass", labels, scores, weights, bins, lo, hi)
 
 
 def binned_hist_multilabel(
-    indicators: np.ndarray,
-    scores: np.ndarray,
-    weights: np.ndarray | None = None,
-    *,
-    bins: int = 10_000,
-    lo: float = 0.0,
-    hi: float = 1.0,
+    indicators: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None, *,
+    bins: int = 10_000, lo: float = 0.0, hi: float = 1.0,
 ) -> np.ndarray:
     """Per-label histograms of (n, L) scores with (n, L) 0/1 indicators: (L, bins, 2).
 
     Nonzero indicators are positives. Bins as :func:`binned_hist`.
     """
-    s = _float_scores(scores)
-    if s.ndim != 2:
-        raise ValueError(f"multilabel scores must be 2-D (n, L), got shape {s.shape}")
-    ind = np.asarray(indicators)
-    if ind.shape != s.shape:
-        raise ValueError(f"indicators have shape {ind.shape}, scores {s.shape}")
-    return _hist(s, None, _mask(ind), None, weights, bins, lo, hi)
+    return _binned("multilabel", indicators, scores, weights, bins, lo, hi)
