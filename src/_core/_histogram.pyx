@@ -29,11 +29,6 @@ cdef enum:
 SAMPLES_PER_ITEM = HIST_CHUNK
 
 
-def max_threads() -> int:
-    """Number of threads the kernels may use (1 when built without OpenMP)."""
-    return omp.omp_get_max_threads()
-
-
 cdef inline int64_t _bin(double x, const double* edges, double lo, double inv,
                          int64_t B) noexcept nogil:
     # The last bin whose lower edge is <= x (bin 0 when none is): bin i is
@@ -74,18 +69,16 @@ cdef struct HistJob:
     int64_t nchunks
 
 
-cdef void _hist_binary(const score_t* sc, const uint8_t* pos, const double* w,
-                       int64_t lo_i, int64_t hi_i, const double* edges, double lo,
-                       double inv, int64_t B, int64_t* h, double* wh) noexcept nogil:
+cdef inline void _hist_binary(const score_t* sc, const uint8_t* pos, const double* w,
+                              int64_t lo_i, int64_t hi_i, const double* edges, double lo,
+                              double inv, int64_t B, int64_t* h, double* wh,
+                              bint weighted) noexcept nogil:
+    # Called with a literal ``weighted``: one loop per case, no test inside it.
     cdef int64_t i, cell
-    if wh == NULL:
-        for i in range(lo_i, hi_i):
-            cell = 2 * _bin(sc[i], edges, lo, inv, B) + (pos[i] != 0)
-            h[cell] += 1
-    else:
-        for i in range(lo_i, hi_i):
-            cell = 2 * _bin(sc[i], edges, lo, inv, B) + (pos[i] != 0)
-            h[cell] += 1
+    for i in range(lo_i, hi_i):
+        cell = 2 * _bin(sc[i], edges, lo, inv, B) + (pos[i] != 0)
+        h[cell] += 1
+        if weighted:
             wh[cell] += w[i]
 
 
@@ -115,6 +108,22 @@ cdef int64_t _hist_matrix(const score_t* sc, const uint8_t* ind, const int64_t* 
     return nbad
 
 
+cdef int64_t _hist_items(const HistJob* job, int64_t lo_i, int64_t hi_i, int64_t* h,
+                         double* wh, score_t dummy) noexcept nogil:
+    """Count rows [lo_i, hi_i) into ``h`` / ``wh``; returns the rows of bad labels."""
+    cdef const score_t* sc = <const score_t*>job.scores
+    if job.pos == NULL:
+        return _hist_matrix(sc, job.ind, job.labels, job.w, lo_i, hi_i, job.C, job.edges,
+                            job.lo, job.inv, job.B, h, wh)
+    if wh == NULL:
+        _hist_binary(sc, job.pos, job.w, lo_i, hi_i, job.edges, job.lo, job.inv, job.B, h,
+                     wh, False)
+    else:
+        _hist_binary(sc, job.pos, job.w, lo_i, hi_i, job.edges, job.lo, job.inv, job.B, h,
+                     wh, True)
+    return 0
+
+
 cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
     # struct fields are read once: stores into the counts may alias them
     cdef int64_t lo_i = chunk * HIST_CHUNK, hi_i = lo_i + HIST_CHUNK
@@ -125,19 +134,10 @@ cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
         wh = job.whist + <int64_t>tid * C * B * 2
     if hi_i > job.n:
         hi_i = job.n
-    if job.pos != NULL:
-        if job.f32:
-            _hist_binary(<const float*>job.scores, job.pos, job.w, lo_i, hi_i, job.edges,
-                         job.lo, job.inv, B, h, wh)
-        else:
-            _hist_binary(<const double*>job.scores, job.pos, job.w, lo_i, hi_i, job.edges,
-                         job.lo, job.inv, B, h, wh)
-    elif job.f32:
-        job.bad[tid] += _hist_matrix(<const float*>job.scores, job.ind, job.labels, job.w,
-                                     lo_i, hi_i, C, job.edges, job.lo, job.inv, B, h, wh)
+    if job.f32:
+        job.bad[tid] += _hist_items(job, lo_i, hi_i, h, wh, <float>0)
     else:
-        job.bad[tid] += _hist_matrix(<const double*>job.scores, job.ind, job.labels, job.w,
-                                     lo_i, hi_i, C, job.edges, job.lo, job.inv, B, h, wh)
+        job.bad[tid] += _hist_items(job, lo_i, hi_i, h, wh, <double>0)
 
 
 def histogram(scores, pos, indicators, labels, weights, const double[::1] edges,

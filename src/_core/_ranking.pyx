@@ -61,16 +61,6 @@ SMALL_SORT = SMALL
 PARALLEL_MIN_PER_THREAD = PAR_MIN
 
 
-def max_threads() -> int:
-    """Number of threads the kernels may use (1 when built without OpenMP)."""
-    return omp.omp_get_max_threads()
-
-
-def openmp_enabled() -> bool:
-    """Whether the core was compiled with OpenMP."""
-    return bool(omp.CALIPERS_OPENMP)
-
-
 cdef inline int _threads_for(int64_t n) noexcept nogil:
     cdef int64_t nt = omp.omp_get_max_threads()
     if nt > MAX_SORT_THREADS:
