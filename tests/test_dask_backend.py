@@ -115,6 +115,24 @@ def test_binary_labels_and_scores_uneven_chunks(client, name):
     assert_same(got, ref)
 
 
+def test_suite_takes_dask_arrays(client):
+    from calipers.metrics import Suite
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 1_501)
+    p = np.where(rng.random(1_501) < 0.7, y, rng.integers(0, 3, 1_501))
+    w = rng.random(1_501)
+    names = ["accuracy", "f1", "mcc", "cohen_kappa"]
+    ref = Suite(names, task="multiclass", num_classes=3)
+    ref.update(y, p, w)
+    got = Suite(names, task="multiclass", num_classes=3)
+    got.update(y[:10], p[:10], w[:10])  # the dask state adds to an existing one
+    got.update(*(da.from_array(a[10:], chunks=400) for a in (y, p, w)))
+    assert got.n_samples == ref.n_samples
+    for key, value in ref.compute().items():
+        np.testing.assert_allclose(got.compute()[key], value, rtol=1e-12)
+
+
 def test_multiclass_score_matrix_chunked_on_both_axes(client):
     rng = np.random.default_rng(2)
     n, k = 3_001, 5

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from calipers.metrics._base import Locked, Metric
+from calipers.metrics._base import Locked, Metric, _route_partitioned
 from calipers.metrics._confusion_metric import ConfusionMetric
 from calipers.metrics._state import ConfusionState, check_task
 
@@ -122,8 +122,13 @@ class Suite(Locked):
             raise ValueError(f"Suite has the same metric twice: {keys}")
         return keys
 
+    @_route_partitioned
     def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        """Count a batch once for every metric. A failed update changes nothing."""
+        """Count a batch once for every metric. A failed update changes nothing.
+
+        Like every metric's ``update``, it takes dask arrays / columns too (with the
+        dask plugin): one suite state per partition, merged.
+        """
         with self._lock:
             self._state.update(y_true, y_pred, sample_weight)
 
