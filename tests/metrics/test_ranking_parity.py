@@ -419,3 +419,25 @@ def test_large_float32_ties_count_exactly() -> None:
     np.testing.assert_allclose(ours, sklearn_metrics.roc_auc_score(y, s), rtol=1e-12)
     np.testing.assert_allclose(F.average_precision_score(y, s),
                                sklearn_metrics.average_precision_score(y, s), rtol=1e-12)
+
+
+def test_float32_weights_are_summed_in_float64() -> None:
+    # sklearn #6842: float32 weights once lost precision in float32 sums. calipers
+    # widens them first: the result equals the float64-weight one exactly, and the
+    # curve's totals are the float64 sums of the weights.
+    rng = np.random.default_rng(12)
+    n = 1_000_000
+    s = rng.random(n)
+    y = rng.integers(0, 2, n)
+    w32 = (rng.random(n) * 3).astype(np.float32)
+    w64 = w32.astype(np.float64)
+    assert F.roc_auc_score(y, s, sample_weight=w32) == F.roc_auc_score(y, s, sample_weight=w64)
+    assert F.average_precision_score(y, s, sample_weight=w32) == \
+        F.average_precision_score(y, s, sample_weight=w64)
+    fpr, tpr, _ = F.roc_curve(y, s, sample_weight=w32, drop_intermediate=False)
+    assert fpr.dtype == np.float64 and fpr[-1] == 1.0 and tpr[-1] == 1.0
+    from calipers.metrics._rank_core import binary_clf_curve
+
+    fps, tps, _ = binary_clf_curve(y == 1, s, w64)
+    np.testing.assert_allclose(tps[-1], w64[y == 1].sum(), rtol=1e-13)
+    np.testing.assert_allclose(fps[-1], w64[y == 0].sum(), rtol=1e-13)
