@@ -132,19 +132,13 @@ cdef void _count_digit(Pass* ps, int c, key_t dummy) noexcept nogil:
         h[(src[i] >> sh) & RMASK] += 1
 
 
-cdef inline void _scatter_keys(const Pass* ps, int c, int64_t* nh, bint weighted,
-                               bint count_next, key_t dummy) noexcept nogil:
-    # Called with literal flags only: the C compiler inlines one loop per case, with
-    # no test left inside it.
-    cdef const key_t* src = <const key_t*>ps.src
-    cdef key_t* dst = <key_t*>ps.dst
-    cdef int64_t* off = ps.offs + <int64_t>c * RSIZE
-    cdef const double* ws = ps.wsrc
-    cdef double* wd = ps.wdst
+cdef inline void _scatter_run(const key_t* src, key_t* dst, const double* ws, double* wd,
+                              int64_t* off, int64_t* nh, int64_t lo, int64_t hi, int sh,
+                              int nsh, int cs, bint weighted, bint count_next) noexcept nogil:
+    # Called with literal flags only: one loop per case, no test left inside it.
     cdef int64_t i, p
     cdef key_t k
-    cdef int sh = ps.shift, nsh = ps.next_shift, cs = ps.cshift
-    for i in range(ps.bounds[c], ps.bounds[c + 1]):
+    for i in range(lo, hi):
         k = src[i]
         p = off[(k >> sh) & RMASK]
         off[(k >> sh) & RMASK] = p + 1
@@ -158,20 +152,28 @@ cdef inline void _scatter_keys(const Pass* ps, int c, int64_t* nh, bint weighted
 cdef void _scatter(Pass* ps, int c, key_t dummy) noexcept nogil:
     # Stable scatter of chunk c by the current digit; unless this is the last pass,
     # also counts the next digit per destination chunk (no counting pass needed).
-    cdef int64_t i, nc = ps.nchunks
-    cdef int64_t* nh = ps.nexthist + c * nc * RSIZE
-    if ps.next_shift < 0:
-        if ps.wsrc == NULL:
-            _scatter_keys(ps, c, NULL, False, False, dummy)
+    cdef const key_t* src = <const key_t*>ps.src
+    cdef key_t* dst = <key_t*>ps.dst
+    cdef int64_t* off = ps.offs + <int64_t>c * RSIZE
+    cdef int64_t* nh
+    cdef int64_t i, lo = ps.bounds[c], hi = ps.bounds[c + 1]
+    cdef int sh = ps.shift, nsh = ps.next_shift, cs = ps.cshift
+    cdef int64_t nc = ps.nchunks
+    cdef const double* ws = ps.wsrc
+    cdef double* wd = ps.wdst
+    if nsh < 0:
+        if ws == NULL:
+            _scatter_run(src, dst, ws, wd, off, NULL, lo, hi, sh, nsh, cs, False, False)
         else:
-            _scatter_keys(ps, c, NULL, True, False, dummy)
+            _scatter_run(src, dst, ws, wd, off, NULL, lo, hi, sh, nsh, cs, True, False)
         return
+    nh = ps.nexthist + c * nc * RSIZE
     for i in range(nc * RSIZE):
         nh[i] = 0
-    if ps.wsrc == NULL:
-        _scatter_keys(ps, c, nh, False, True, dummy)
+    if ws == NULL:
+        _scatter_run(src, dst, ws, wd, off, nh, lo, hi, sh, nsh, cs, False, True)
     else:
-        _scatter_keys(ps, c, nh, True, True, dummy)
+        _scatter_run(src, dst, ws, wd, off, nh, lo, hi, sh, nsh, cs, True, True)
 
 
 cdef int _lsd(key_t* a, key_t* b, double* wa, double* wb, int64_t n, uint64_t orbits,

@@ -211,8 +211,8 @@ cdef void _walk(const key_t* pk, int64_t P, const key_t* nk, int64_t N,
     out.N = N
 
 
-cdef void _walk_sorted(Sorted* srt, Walk* walk, bint grouped, int nthreads,
-                       double* fps, double* tps, key_t* thr) noexcept nogil:
+cdef inline void _walk_sorted(Sorted* srt, Walk* walk, bint grouped, int nthreads,
+                              double* fps, double* tps, key_t* thr) noexcept nogil:
     """The walk a sort needs: grouped when weighted or when the curve is counted
     (``fps``/``tps``/``thr`` filled unless NULL), else the branch-free one."""
     if grouped or srt.pw != NULL:
