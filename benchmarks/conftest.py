@@ -38,6 +38,8 @@ def bandwidth_probe(*arrays: np.ndarray, threads: int = 2) -> None:
     """
     chunks = []
     for a in arrays:
+        if a.dtype.kind == "f":  # read float bytes as integers of the same width
+            a = a.view(f"u{a.dtype.itemsize}")
         bounds = np.linspace(0, a.shape[0], threads + 1, dtype=np.int64)
         chunks += [a[bounds[i]:bounds[i + 1]] for i in range(threads)]
     list(_pool(threads).map(np.bitwise_or.reduce, chunks))
