@@ -12,7 +12,9 @@ Nothing here validates input beyond shapes: the wrapper in
 """
 
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int64_t, uint8_t
+from libc.float cimport DBL_MAX
+from libc.math cimport fabs
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cimport openmp_shim as omp
 
@@ -241,3 +243,180 @@ def histogram(scores, pos, indicators, labels, weights, const double[::1] edges,
     if wcounts is not None:
         wcounts = wcounts.sum(axis=0) if nt > 1 else wcounts[0]
     return counts, wcounts, nbad
+
+
+# ---------------------------------------------------------------------------
+# binary labels in their own integer dtype, checked as they are counted
+# ---------------------------------------------------------------------------
+
+ctypedef fused label_t:
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+cdef struct CheckedJob:
+    const void* scores      # (n,) float32 / float64
+    const void* labels      # (n,) unsigned view of the labels' integer dtype
+    const double* w
+    int64_t n
+    int64_t B
+    const double* edges
+    double lo
+    double inv
+    int64_t* hist           # [nt][B][2]
+    double* whist
+    int64_t* bad            # [nt][2]: labels outside {0, 1}, non-finite scores
+
+
+cdef inline void _count_checked(const score_t* sc, const label_t* y, const double* w,
+                                int64_t lo_i, int64_t hi_i, const double* edges,
+                                double lo, double inv, int64_t B, int64_t* h, double* wh,
+                                int64_t* bad, bint weighted) noexcept nogil:
+    # Called with a literal ``weighted``. A bad label or score still lands in a valid
+    # cell (``y & 1``; NaN in bin 0, +-inf in the edge bins): the caller drops the
+    # whole histogram when ``bad`` is non-zero, so nothing here needs a branch.
+    cdef int64_t i, cell, nlab = 0, nnan = 0
+    cdef label_t yi
+    cdef double x
+    for i in range(lo_i, hi_i):
+        x = sc[i]
+        yi = y[i]
+        nlab += yi > 1
+        nnan += not (fabs(x) <= DBL_MAX)
+        cell = 2 * _bin(x, edges, lo, inv, B) + <int64_t>(yi & 1)
+        h[cell] += 1
+        if weighted:
+            wh[cell] += w[i]
+    bad[0] += nlab
+    bad[1] += nnan
+
+
+cdef void _checked_items(const CheckedJob* job, int64_t lo_i, int64_t hi_i, int64_t* h,
+                         double* wh, int64_t* bad, const score_t* sc,
+                         const label_t* y) noexcept nogil:
+    if wh == NULL:
+        _count_checked(sc, y, job.w, lo_i, hi_i, job.edges, job.lo, job.inv, job.B, h, wh,
+                       bad, False)
+    else:
+        _count_checked(sc, y, job.w, lo_i, hi_i, job.edges, job.lo, job.inv, job.B, h, wh,
+                       bad, True)
+
+
+cdef void _checked_scores(const CheckedJob* job, int64_t lo_i, int64_t hi_i, int64_t* h,
+                          double* wh, int64_t* bad, const score_t* sc,
+                          int label_size) noexcept nogil:
+    if label_size == 1:
+        _checked_items(job, lo_i, hi_i, h, wh, bad, sc, <const uint8_t*>job.labels)
+    elif label_size == 2:
+        _checked_items(job, lo_i, hi_i, h, wh, bad, sc, <const uint16_t*>job.labels)
+    elif label_size == 4:
+        _checked_items(job, lo_i, hi_i, h, wh, bad, sc, <const uint32_t*>job.labels)
+    else:
+        _checked_items(job, lo_i, hi_i, h, wh, bad, sc, <const uint64_t*>job.labels)
+
+
+cdef void _checked_chunk(const CheckedJob* job, int64_t chunk, int tid, bint f32,
+                         int label_size) noexcept nogil:
+    cdef int64_t lo_i = chunk * HIST_CHUNK, hi_i = lo_i + HIST_CHUNK
+    cdef int64_t* h = job.hist + <int64_t>tid * job.B * 2
+    cdef double* wh = NULL
+    cdef int64_t* bad = job.bad + 2 * tid
+    if job.whist != NULL:
+        wh = job.whist + <int64_t>tid * job.B * 2
+    if hi_i > job.n:
+        hi_i = job.n
+    if f32:
+        _checked_scores(job, lo_i, hi_i, h, wh, bad, <const float*>job.scores, label_size)
+    else:
+        _checked_scores(job, lo_i, hi_i, h, wh, bad, <const double*>job.scores, label_size)
+
+
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def histogram_binary_checked(scores, labels, weights, const double[::1] edges,
+                             double lo, double hi):
+    """Histogram 1-D scores against binary labels read in their own integer dtype.
+
+    ``scores``: C-contiguous float32/float64 (n,); ``labels``: C-contiguous bool or
+    integer (n,) of native byte order, any width (no conversion copy); ``weights``:
+    float64 (n,) or None. Labels outside {0, 1} (negative ones included) and NaN /
+    infinite scores are counted, not refused: the caller must discard the counts when
+    either count is non-zero. Returns ``(counts, weighted_counts_or_None, n_bad_labels,
+    n_nonfinite_scores)``, counts of shape (bins, 2) as :func:`histogram`.
+    """
+    cdef CheckedJob job
+    cdef int64_t n = scores.shape[0]
+    cdef int64_t t, nchunks, nbad_lab = 0, nbad_sc = 0
+    cdef int nt, label_size
+    cdef bint f32
+    cdef int64_t[::1] hv
+    cdef double[::1] whv
+    cdef const unsigned char[::1] sv
+    cdef const unsigned char[::1] lv
+    cdef const double[::1] wv
+    cdef int64_t bad[512]
+    cdef int64_t bins = edges.shape[0]
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    if not (hi > lo):
+        raise ValueError(f"the histogram range needs lo < hi, got ({lo}, {hi})")
+    if scores.ndim != 1 or labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError("scores and labels must be 1-D of the same length")
+    if labels.dtype.kind not in "biu" or not labels.dtype.isnative:
+        raise ValueError(f"labels must be native bool or integers, got {labels.dtype}")
+    f32 = scores.dtype == np.float32
+    if not f32 and scores.dtype != np.float64:
+        raise ValueError("scores must be C-contiguous float32 or float64")
+    label_size = labels.dtype.itemsize
+    sv = scores.view(np.uint8)
+    lv = labels.view(_UNSIGNED[label_size]).view(np.uint8)
+    job.w = NULL
+    if weights is not None:
+        wv = weights
+        if wv.shape[0] != n:
+            raise ValueError("weights must have one entry per row of scores")
+        job.w = &wv[0] if n else NULL
+    nchunks = (n + HIST_CHUNK - 1) // HIST_CHUNK
+    nt = omp.omp_get_max_threads()
+    if nt > 256:
+        nt = 256
+    if nt > nchunks:
+        nt = <int>nchunks
+    if nt > 1 and bins * 2 * 8 * nt > (1 << 26):
+        nt = 1
+    if nt < 1:
+        nt = 1
+    counts = np.zeros((nt, bins, 2), dtype=np.int64)
+    wcounts = np.zeros((nt, bins, 2), dtype=np.float64) if weights is not None else None
+    hv = counts.reshape(-1)
+    job.hist = &hv[0]
+    job.whist = NULL
+    if wcounts is not None:
+        whv = wcounts.reshape(-1)
+        job.whist = &whv[0]
+    for t in range(2 * nt):
+        bad[t] = 0
+    job.bad = bad
+    job.scores = &sv[0] if n else NULL
+    job.labels = &lv[0] if n else NULL
+    job.n = n
+    job.B = bins
+    job.lo = lo
+    job.edges = &edges[0]
+    job.inv = <double>bins / (hi - lo)
+    with nogil:
+        if nt == 1:
+            for t in range(nchunks):
+                _checked_chunk(&job, t, 0, f32, label_size)
+        else:
+            for t in prange(nchunks, num_threads=nt, schedule="static"):
+                _checked_chunk(&job, t, threadid(), f32, label_size)
+    for t in range(nt):
+        nbad_lab += bad[2 * t]
+        nbad_sc += bad[2 * t + 1]
+    counts = counts.sum(axis=0) if nt > 1 else counts[0]
+    if wcounts is not None:
+        wcounts = wcounts.sum(axis=0) if nt > 1 else wcounts[0]
+    return counts, wcounts, nbad_lab, nbad_sc

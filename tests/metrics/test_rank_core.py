@@ -593,3 +593,33 @@ def test_harmonic_diff():
     for ai, pi, gi in zip(a, p, got, strict=True):
         exact = math.fsum(1.0 / (ai + j) for j in range(1, int(pi) + 1))
         assert gi == pytest.approx(exact, rel=1e-13, abs=1e-300)
+
+
+def test_binned_hist_checked_counts_bad_input():
+    from calipers._core._histogram import SAMPLES_PER_ITEM
+
+    rng = np.random.default_rng(77)
+    n = 2 * SAMPLES_PER_ITEM + 5
+    y = rng.integers(0, 2, n)
+    s = rng.random(n)
+    w = rng.random(n)
+    for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
+               np.uint64, bool, np.dtype(">i4")):
+        for sc in (s, s.astype(np.float32)):
+            for wt in (None, w):
+                hist, nb, nn = rc.binned_hist_checked(y.astype(dt), sc, wt, bins=64,
+                                                      lo=0.2, hi=0.9)
+                assert (nb, nn) == (0, 0)
+                np.testing.assert_array_equal(
+                    hist, rc.binned_hist(y.astype(bool), sc, wt, bins=64, lo=0.2, hi=0.9))
+    yb = y.copy()
+    yb[[0, SAMPLES_PER_ITEM, n - 1]] = [2, -1, 7]
+    sb = s.copy()
+    sb[[3, n - 2]] = [np.nan, -np.inf]
+    assert rc.binned_hist_checked(yb, sb, bins=8)[1:] == (3, 2)
+    assert rc.binned_hist_checked(yb.astype(np.int8), sb.astype(np.float32), bins=8)[1:] == (3, 2)
+    assert rc.binned_hist_checked(yb.astype(np.uint8), s, bins=8)[1:] == (3, 0)
+    with pytest.raises(TypeError):
+        rc.binned_hist_checked(y.astype(np.float64), s)
+    with pytest.raises(ValueError):
+        rc.binned_hist_checked(y[:-1], s)

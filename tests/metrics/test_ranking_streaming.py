@@ -637,3 +637,44 @@ def test_registered_names():
         assert getattr(calipers.metrics, cls.__name__) is cls
     m = calipers.metric("roc_auc", task="multiclass", num_classes=10)
     assert m.num_classes == 10
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint8, np.int16, np.uint32, bool])
+def test_binned_binary_one_pass_checks(dtype):
+    # integer / bool labels with float scores are counted and checked in one pass:
+    # the counts match float labels (the full parsing path) for every label dtype, and
+    # a bad label or score anywhere (past the first work item too) is refused with the
+    # full path's message, the state unchanged
+    rng = np.random.default_rng(31)
+    n = 3 * 65536 + 17
+    y = rng.integers(0, 2, n)
+    s = rng.random(n)
+    s[:50] = np.linspace(0, 1, 101)[:50]  # scores exactly at bin edges
+    w = rng.random(n)
+    for kw in ({}, {"sample_weight": w}):
+        for sc in (s, s.astype(np.float32)):
+            ref32 = calipers.metric("roc_auc", bins=100)
+            ref32.update(y.astype(np.float64), sc, **kw)
+            m = calipers.metric("roc_auc", bins=100)
+            m.update(y.astype(dtype), sc, **kw)
+            np.testing.assert_array_equal(m.state_dict()["state"]["hist"],
+                                          ref32.state_dict()["state"]["hist"])
+    m = calipers.metric("roc_auc", bins=100)
+    m.update(y.astype(dtype), s)
+    before = m.state_dict()["state"]
+    bad_labels = [] if dtype is bool else [2, 255 if np.dtype(dtype).kind == "u" else -1]
+    for i in (5, n - 1):
+        for v in bad_labels:
+            yb = y.astype(dtype)
+            yb[i] = v
+            with pytest.raises(ValueError,
+                               match=rf"y_true has {v} at flat index {i}; binary labels must"):
+                m.update(yb, s)
+        for v in (np.nan, np.inf, -np.inf):
+            sb = s.copy()
+            sb[i] = v
+            with pytest.raises(ValueError, match="y_score contains NaN or infinity"):
+                m.update(y.astype(dtype), sb)
+        after = m.state_dict()["state"]
+        assert after["n"] == before["n"]
+        np.testing.assert_array_equal(after["hist"], before["hist"])

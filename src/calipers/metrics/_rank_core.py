@@ -52,6 +52,7 @@ __all__ = [
     "binned_auc_interval",
     "binned_clf_curve",
     "binned_hist",
+    "binned_hist_checked",
     "binned_hist_multiclass",
     "binned_hist_multilabel",
 ]
@@ -324,3 +325,43 @@ def binned_hist_multilabel(
     Nonzero indicators are positives. Bins as :func:`binned_hist`.
     """
     return _binned("multilabel", indicators, scores, weights, bins, lo, hi)
+
+
+def binned_hist_checked(
+    labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None, *,
+    bins: int = 10_000, lo: float = 0.0, hi: float = 1.0,
+) -> tuple[np.ndarray, int, int]:
+    """:func:`binned_hist` of integer labels, checked in the same pass as the counting.
+
+    ``labels`` is a 1-D bool or integer array of any width (native byte order), read
+    in its own dtype (no conversion copy); ``scores`` 1-D float32 / float64. One pass
+    counts the histogram, the labels outside {0, 1} and the NaN / infinite scores.
+
+    Returns
+    -------
+    hist : ndarray of shape (bins, 2)
+        As :func:`binned_hist`. Meaningless unless both counts below are 0: the caller
+        must then discard it (and report the bad input).
+    n_bad_labels : int
+    n_nonfinite_scores : int
+    """
+    t = np.asarray(labels)
+    if t.dtype.kind not in "biu" or t.ndim != 1:
+        raise TypeError(f"labels must be a 1-D bool or integer array, got {t.dtype} {t.shape}")
+    if not t.dtype.isnative:
+        t = t.astype(t.dtype.newbyteorder("="))
+    s = np.asarray(scores)
+    if s.dtype not in (np.float32, np.float64) or s.ndim != 1:
+        raise TypeError(f"scores must be 1-D float32 or float64, got {s.dtype} {s.shape}")
+    if s.shape != t.shape:
+        raise ValueError(f"labels have shape {t.shape}, scores {s.shape}")
+    bins = int(bins)
+    if bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins}")
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"the score range must be finite with lo < hi, got ({lo}, {hi})")
+    w = _weights(weights, s.shape[0])
+    counts, wcounts, nbad, nnan = _histogram.histogram_binary_checked(
+        np.ascontiguousarray(s), np.ascontiguousarray(t), w, bin_edges(bins, lo, hi), lo, hi)
+    return (counts if wcounts is None else wcounts), int(nbad), int(nnan)

@@ -149,14 +149,22 @@ class ScoreMetric(OptionsMetric):
 
     def update(self, y_true: Any, y_score: Any, sample_weight: Any = None) -> None:
         """Add a batch of labels and scores (shapes: see the class docstring)."""
-        labels, scores, weights = parse_scores(self.task, self.k, y_true, y_score,
-                                               sample_weight)
+        fast = None
+        if self.task == "binary" and isinstance(self._state, ScoreHistogram):
+            # integer labels and float scores: counted and checked in one pass
+            fast = self._state.binary_batch(y_true, y_score, sample_weight)
+        if fast is None:
+            labels, scores, weights = parse_scores(self.task, self.k, y_true, y_score,
+                                                   sample_weight)
+            hist = None
+        else:
+            labels, scores, weights, hist = fast
         self._check_batch(labels, scores, weights)
         with self._lock:
             if isinstance(self._state, ScoreBatches):
                 self._state.add((labels, scores), weights)
             else:
-                self._state.add(labels, scores, weights)
+                self._state.add(labels, scores, weights, hist)
 
     def compute(self) -> Any:
         """The metric over every sample seen so far."""

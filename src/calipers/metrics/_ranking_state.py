@@ -211,10 +211,41 @@ class ScoreHistogram:
             return _rank_core.binned_hist_multiclass(labels, scores, weights, **args)
         return _rank_core.binned_hist_multilabel(labels, scores, weights, **args)
 
-    def add(self, labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None) -> None:
+    def add(self, labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None,
+            hist: np.ndarray | None = None) -> None:
+        """Count a parsed batch in (``hist``: its histogram, when already counted)."""
         if labels.shape[0] == 0:
             return
-        self._add(self._batch_hist(labels, scores, weights), labels.shape[0])
+        if hist is None:
+            hist = self._batch_hist(labels, scores, weights)
+        self._add(hist if hist.ndim == 3 else hist[None], labels.shape[0])
+
+    def binary_batch(self, y_true: Any, y_score: Any, sample_weight: Any = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray] | None:
+        """One pass over a binary batch of integer / bool labels and float scores.
+
+        Returns ``(labels, scores, weights, hist)`` (labels in their own dtype, hist of
+        shape (bins, 2)) when the batch is non-empty, of those dtypes, and valid; else
+        None, and the caller takes :func:`parse_scores`, which raises the error a bad
+        batch deserves (so the messages, and their order, are those of the full
+        checks). Nothing is added to the state here.
+        """
+        t, s = to_numpy(y_true), to_numpy(y_score)
+        if t.dtype.kind not in "biu" or t.ndim != 1 or s.dtype not in (np.float32, np.float64):
+            return None
+        if s.ndim == 2 and s.shape[1] == 1:
+            s = s[:, 0]
+        if s.shape != t.shape or t.shape[0] == 0:
+            return None
+        try:
+            w = parse_weights(sample_weight, t.shape[0])
+        except (TypeError, ValueError):
+            return None
+        hist, n_bad_labels, n_nonfinite = _rank_core.binned_hist_checked(
+            t, s, w, bins=self.bins, lo=self.lo, hi=self.hi)
+        if n_bad_labels or n_nonfinite:
+            return None
+        return t, s, w, hist
 
     def _add(self, hist: np.ndarray, n: int) -> None:
         if hist.dtype.kind == "f" and self.hist.dtype.kind != "f":
