@@ -45,11 +45,25 @@ cdef inline int64_t _bin(double x, const double* edges, double lo, double inv,
         b = B - 1
     else:
         b = <int64_t>f
-    while b > 0 and x < edges[b]:
+    # ``edges`` is :func:`_guarded` (``-inf`` first, NaN after the last): the loops
+    # stop at bin 0 and bin B - 1 without testing b.
+    while x < edges[b]:
         b -= 1
-    while b + 1 < B and x >= edges[b + 1]:
+    while x >= edges[b + 1]:
         b += 1
     return b
+
+
+def _guarded(const double[::1] edges):
+    # The kernel's copy of the lower edges: edges[0] becomes -inf (no score is below
+    # bin 0's edge: out-of-range ones clamp there) and a NaN follows the last (no score
+    # is >= it), so "the last bin whose edge is <= x, else 0" needs no bounds tests.
+    cdef Py_ssize_t B = edges.shape[0]
+    out = np.empty(B + 1, dtype=np.float64)
+    out[:B] = edges
+    out[0] = -np.inf
+    out[B] = np.nan
+    return out
 
 
 cdef struct HistJob:
@@ -142,8 +156,7 @@ cdef void _hist_chunk(HistJob* job, int64_t chunk, int tid) noexcept nogil:
         job.bad[tid] += _hist_items(job, lo_i, hi_i, h, wh, <double>0)
 
 
-def histogram(scores, pos, indicators, labels, weights, const double[::1] edges,
-              double lo, double hi):
+def histogram(scores, pos, indicators, labels, weights, edges_in, double lo, double hi):
     """Histogram scores into the bins of lower ``edges`` (equal bins of ``[lo, hi]``).
 
     ``scores`` is a C-contiguous float32/float64 array of shape (n,) or (n, C). Exactly
@@ -165,9 +178,11 @@ def histogram(scores, pos, indicators, labels, weights, const double[::1] edges,
     cdef const int64_t[::1] lv
     cdef const double[::1] wv
     cdef int64_t bad[256]
+    cdef const double[::1] edges = np.ascontiguousarray(edges_in, dtype=np.float64)
     cdef int64_t bins = edges.shape[0]
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
+    edges = _guarded(edges)
     if not (hi > lo):
         raise ValueError(f"the histogram range needs lo < hi, got ({lo}, {hi})")
     if (pos is None) + (indicators is None) + (labels is None) != 2:
@@ -335,8 +350,7 @@ cdef void _checked_chunk(const CheckedJob* job, int64_t chunk, int tid, bint f32
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
-def histogram_binary_checked(scores, labels, weights, const double[::1] edges,
-                             double lo, double hi):
+def histogram_binary_checked(scores, labels, weights, edges_in, double lo, double hi):
     """Histogram 1-D scores against binary labels read in their own integer dtype.
 
     ``scores``: C-contiguous float32/float64 (n,); ``labels``: C-contiguous bool or
@@ -357,9 +371,11 @@ def histogram_binary_checked(scores, labels, weights, const double[::1] edges,
     cdef const unsigned char[::1] lv
     cdef const double[::1] wv
     cdef int64_t bad[512]
+    cdef const double[::1] edges = np.ascontiguousarray(edges_in, dtype=np.float64)
     cdef int64_t bins = edges.shape[0]
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
+    edges = _guarded(edges)
     if not (hi > lo):
         raise ValueError(f"the histogram range needs lo < hi, got ({lo}, {hi})")
     if scores.ndim != 1 or labels.ndim != 1 or labels.shape[0] != n:

@@ -601,7 +601,9 @@ def test_binned_hist_checked_counts_bad_input():
     rng = np.random.default_rng(77)
     n = 2 * SAMPLES_PER_ITEM + 5
     y = rng.integers(0, 2, n)
-    s = rng.random(n)
+    s = rng.uniform(-0.2, 1.2, n)
+    s[:1000] = rc.bin_edges(64, 0.2, 0.9)[rng.integers(0, 64, 1000)]  # exactly on edges
+    s[1000:1004] = [0.2, 0.9, -1e30, 1e30]
     w = rng.random(n)
     for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
                np.uint64, bool, np.dtype(">i4")):
@@ -610,8 +612,8 @@ def test_binned_hist_checked_counts_bad_input():
                 hist, nb, nn = rc.binned_hist_checked(y.astype(dt), sc, wt, bins=64,
                                                       lo=0.2, hi=0.9)
                 assert (nb, nn) == (0, 0)
-                np.testing.assert_array_equal(
-                    hist, rc.binned_hist(y.astype(bool), sc, wt, bins=64, lo=0.2, hi=0.9))
+                np.testing.assert_allclose(
+                    hist, _ref_hist(y, sc.astype(np.float64), wt, 64, 0.2, 0.9), rtol=1e-12)
     yb = y.copy()
     yb[[0, SAMPLES_PER_ITEM, n - 1]] = [2, -1, 7]
     sb = s.copy()
