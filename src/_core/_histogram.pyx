@@ -9,6 +9,9 @@ samples counted at and above an edge. The state of the binned ranking metrics.
 
 Nothing here validates input beyond shapes: the wrapper in
 :mod:`calipers.metrics._rank_core` checks dtypes, ranges and contiguity.
+:func:`histogram_binary_checked` is the one-pass variant for binary labels read in
+their own integer dtype: it also counts labels outside {0, 1} and non-finite scores,
+for the caller to refuse the batch (the streaming binned metrics' fast path).
 """
 
 from cython.parallel cimport prange, threadid

@@ -21,7 +21,8 @@ Binned path (bounded memory, mergeable by addition): :func:`binned_hist` and its
 multiclass / multilabel variants count scores into ``bins`` equal bins of
 ``[lo, hi]``, negatives in ``[..., 0]`` and positives in ``[..., 1]``.
 :func:`binned_auc`, :func:`binned_ap` and :func:`binned_clf_curve` read a histogram in
-O(bins) and report how far the exact value can be.
+O(bins) and report how far the exact value can be. :func:`binned_hist_checked` counts
+integer labels in their own dtype and checks labels and scores in the same pass.
 """
 
 from __future__ import annotations
