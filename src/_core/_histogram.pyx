@@ -57,11 +57,17 @@ cdef inline int64_t _bin(double x, const double* edges, double lo, double inv,
     return b
 
 
-def _guarded(const double[::1] edges):
-    # The kernel's copy of the lower edges: edges[0] becomes -inf (no score is below
-    # bin 0's edge: out-of-range ones clamp there) and a NaN follows the last (no score
-    # is >= it), so "the last bin whose edge is <= x, else 0" needs no bounds tests.
+def _guarded(edges_in, double lo, double hi):
+    # Check the lower edges and range, and return the kernel's copy of the edges:
+    # edges[0] becomes -inf (no score is below bin 0's edge: out-of-range ones clamp
+    # there) and a NaN follows the last (no score is >= it), so "the last bin whose
+    # edge is <= x, else 0" needs no bounds tests.
+    cdef const double[::1] edges = np.ascontiguousarray(edges_in, dtype=np.float64)
     cdef Py_ssize_t B = edges.shape[0]
+    if B < 1:
+        raise ValueError(f"bins must be >= 1, got {B}")
+    if not (hi > lo):
+        raise ValueError(f"the histogram range needs lo < hi, got ({lo}, {hi})")
     out = np.empty(B + 1, dtype=np.float64)
     out[:B] = edges
     out[0] = -np.inf
@@ -181,13 +187,8 @@ def histogram(scores, pos, indicators, labels, weights, edges_in, double lo, dou
     cdef const int64_t[::1] lv
     cdef const double[::1] wv
     cdef int64_t bad[256]
-    cdef const double[::1] edges = np.ascontiguousarray(edges_in, dtype=np.float64)
-    cdef int64_t bins = edges.shape[0]
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
-    edges = _guarded(edges)
-    if not (hi > lo):
-        raise ValueError(f"the histogram range needs lo < hi, got ({lo}, {hi})")
+    cdef const double[::1] edges = _guarded(edges_in, lo, hi)
+    cdef int64_t bins = edges.shape[0] - 1
     if (pos is None) + (indicators is None) + (labels is None) != 2:
         raise ValueError("give exactly one of pos, indicators, labels")
     job.f32 = scores.dtype == np.float32
@@ -374,13 +375,8 @@ def histogram_binary_checked(scores, labels, weights, edges_in, double lo, doubl
     cdef const unsigned char[::1] lv
     cdef const double[::1] wv
     cdef int64_t bad[512]
-    cdef const double[::1] edges = np.ascontiguousarray(edges_in, dtype=np.float64)
-    cdef int64_t bins = edges.shape[0]
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
-    edges = _guarded(edges)
-    if not (hi > lo):
-        raise ValueError(f"the histogram range needs lo < hi, got ({lo}, {hi})")
+    cdef const double[::1] edges = _guarded(edges_in, lo, hi)
+    cdef int64_t bins = edges.shape[0] - 1
     if scores.ndim != 1 or labels.ndim != 1 or labels.shape[0] != n:
         raise ValueError("scores and labels must be 1-D of the same length")
     if labels.dtype.kind not in "biu" or not labels.dtype.isnative:

@@ -244,6 +244,17 @@ _HIST_SCORES = {
 }
 
 
+def _bin_spec(bins: int, lo: float, hi: float) -> tuple[int, float, float]:
+    """Check a histogram's ``bins`` and score range; return them as int, float, float."""
+    bins = int(bins)
+    if bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins}")
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"the score range must be finite with lo < hi, got ({lo}, {hi})")
+    return bins, lo, hi
+
+
 def _binned(kind: str, labels: object, scores: object, weights: object, bins: int,
             lo: float, hi: float) -> np.ndarray:
     """Check the inputs of one ``binned_hist*`` call (``kind``: binary, multiclass or
@@ -264,12 +275,7 @@ def _binned(kind: str, labels: object, scores: object, weights: object, bins: in
         if ind.shape != s.shape:
             raise ValueError(f"indicators have shape {ind.shape}, scores {s.shape}")
         indicators = _mask(ind)
-    bins = int(bins)
-    if bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins}")
-    lo, hi = float(lo), float(hi)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"the score range must be finite with lo < hi, got ({lo}, {hi})")
+    bins, lo, hi = _bin_spec(bins, lo, hi)
     w = _weights(weights, s.shape[0])
     edges = bin_edges(bins, lo, hi)
     counts, wcounts, nbad = _histogram.histogram(s, pos, indicators, lab, w, edges, lo, hi)
@@ -356,12 +362,7 @@ def binned_hist_checked(
         raise TypeError(f"scores must be 1-D float32 or float64, got {s.dtype} {s.shape}")
     if s.shape != t.shape:
         raise ValueError(f"labels have shape {t.shape}, scores {s.shape}")
-    bins = int(bins)
-    if bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins}")
-    lo, hi = float(lo), float(hi)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"the score range must be finite with lo < hi, got ({lo}, {hi})")
+    bins, lo, hi = _bin_spec(bins, lo, hi)
     w = _weights(weights, s.shape[0])
     counts, wcounts, nbad, nnan = _histogram.histogram_binary_checked(
         np.ascontiguousarray(s), np.ascontiguousarray(t), w, bin_edges(bins, lo, hi), lo, hi)
