@@ -75,6 +75,20 @@ def _guarded(edges_in, double lo, double hi):
     return out
 
 
+cdef int _threads(int64_t nchunks, int64_t cells) noexcept:
+    # Threads for a histogram of ``cells`` cells over ``nchunks`` work items: at most
+    # 256 (the callers' per-thread arrays), no more than the work items, and one when
+    # the per-thread copies would not stay small next to the data.
+    cdef int nt = omp.omp_get_max_threads()
+    if nt > 256:
+        nt = 256
+    if nt > nchunks:
+        nt = <int>nchunks
+    if nt > 1 and cells * 8 * nt > (1 << 26):
+        nt = 1
+    return nt if nt > 0 else 1
+
+
 cdef struct HistJob:
     const void* scores      # (n, C) row-major
     const uint8_t* ind      # (n, C) indicators, or NULL
@@ -220,16 +234,7 @@ def histogram(scores, pos, indicators, labels, weights, edges_in, double lo, dou
         job.w = &wv[0] if n else NULL
     cells = C * bins * 2
     nchunks = (n + HIST_CHUNK - 1) // HIST_CHUNK
-    nt = omp.omp_get_max_threads()
-    if nt > 256:
-        nt = 256
-    if nt > nchunks:
-        nt = <int>nchunks
-    # per-thread copies only while they stay small next to the data
-    if nt > 1 and cells * 8 * nt > (1 << 26):
-        nt = 1
-    if nt < 1:
-        nt = 1
+    nt = _threads(nchunks, cells)
     counts = np.zeros((nt, C, bins, 2), dtype=np.int64)
     wcounts = np.zeros((nt, C, bins, 2), dtype=np.float64) if weights is not None else None
     hv = counts.reshape(-1)
@@ -394,15 +399,7 @@ def histogram_binary_checked(scores, labels, weights, edges_in, double lo, doubl
             raise ValueError("weights must have one entry per row of scores")
         job.w = &wv[0] if n else NULL
     nchunks = (n + HIST_CHUNK - 1) // HIST_CHUNK
-    nt = omp.omp_get_max_threads()
-    if nt > 256:
-        nt = 256
-    if nt > nchunks:
-        nt = <int>nchunks
-    if nt > 1 and bins * 2 * 8 * nt > (1 << 26):
-        nt = 1
-    if nt < 1:
-        nt = 1
+    nt = _threads(nchunks, bins * 2)
     counts = np.zeros((nt, bins, 2), dtype=np.int64)
     wcounts = np.zeros((nt, bins, 2), dtype=np.float64) if weights is not None else None
     hv = counts.reshape(-1)
