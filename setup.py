@@ -30,7 +30,7 @@ CORE_DIR = Path("src") / "_core"
 
 # The compiled modules. tests/test_build.py checks this list against src/_core and
 # against what calipers imports, so a new .pyx cannot be forgotten here.
-CORE_MODULES = ["_confusion", "_bootstrap", "_ranking", "_histogram"]
+CORE_MODULES = ["_confusion", "_bootstrap", "_ranking", "_histogram", "_optim"]
 
 OPENMP_TEST = r"""
 #include <omp.h>
