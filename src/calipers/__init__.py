@@ -25,10 +25,11 @@ _LAZY = {
     "export": ("calipers.export", None),
     "errors": ("calipers.errors", None),
     "evaluate": ("calipers.evaluate", None),
+    "optim": ("calipers.optim", None),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from calipers import backends, errors, evaluate, export, metrics, plugins, search
+    from calipers import backends, errors, evaluate, export, metrics, optim, plugins, search
     from calipers.metrics import metric
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "hookimpl",
     "metric",
     "metrics",
+    "optim",
     "plugins",
     "search",
 ]
