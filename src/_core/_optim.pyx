@@ -18,7 +18,6 @@ that lets the caller refuse or skip a step before anything is written.
 """
 
 from cython.parallel cimport prange
-from libc.math cimport sqrt
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 
@@ -29,9 +28,36 @@ import numpy as np
 
 cnp.import_array()
 
+cdef extern from *:
+    """
+    /* sqrt without errno: a libc sqrt that may set errno on a negative input keeps
+       the compiler from vectorizing the loops (the result, NaN, is the same). */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define calipers_sqrt(x) __builtin_sqrt(x)
+    #define calipers_sqrtf(x) __builtin_sqrtf(x)
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC optimize ("no-math-errno")
+    #endif
+    #else
+    #include <math.h>
+    #define calipers_sqrt(x) sqrt(x)
+    #define calipers_sqrtf(x) sqrtf(x)
+    #endif
+    """
+    double calipers_sqrt(double) noexcept nogil
+    float calipers_sqrtf(float) noexcept nogil
+
+
 ctypedef fused real:
     float
     double
+
+
+cdef inline real sqrt(real x) noexcept nogil:
+    if real is float:
+        return calipers_sqrtf(x)
+    else:
+        return calipers_sqrt(x)
 
 cdef enum:
     STEP_CHUNK = 32768        # elements per work item
@@ -79,10 +105,13 @@ cdef void _sgd(real* p, const real* g, real* buf, int64_t n, const Job* j,
                bint first) noexcept nogil:
     cdef real wd = <real>j.wd, mom = <real>j.momentum
     cdef real keep = <real>(1 - j.dampening), neg_lr = <real>(-j.lr)
+    # flags as locals: the stores below could alias *j, which would keep the compiler
+    # from hoisting the tests out of the loop and vectorizing it
+    cdef bint maximize = j.maximize, nesterov = j.nesterov
     cdef real gi, pi, b
     cdef int64_t i
     for i in range(n):
-        gi = -g[i] if j.maximize else g[i]
+        gi = -g[i] if maximize else g[i]
         pi = p[i]
         if wd != 0:
             gi = gi + wd * pi
@@ -92,7 +121,7 @@ cdef void _sgd(real* p, const real* g, real* buf, int64_t n, const Job* j,
             else:
                 b = buf[i] * mom + keep * gi
             buf[i] = b
-            if j.nesterov:
+            if nesterov:
                 gi = gi + mom * b
             else:
                 gi = b
@@ -104,13 +133,14 @@ cdef void _adam(real* p, const real* g, real* m, real* v, real* vmax, int64_t n,
     cdef real wd = <real>j.wd, decay = <real>(1 - j.lr * j.wd)
     cdef real w1 = <real>(1 - j.beta1), b2 = <real>j.beta2, c2 = <real>(1 - j.beta2)
     cdef real eps = <real>j.eps, neg_step = <real>(-step_size), bc2s = <real>bc2_sqrt
+    cdef bint maximize = j.maximize, decoupled = j.decoupled, amsgrad = j.amsgrad
     cdef real gi, pi, mi, vi, vm, d
     cdef int64_t i
     for i in range(n):
-        gi = -g[i] if j.maximize else g[i]
+        gi = -g[i] if maximize else g[i]
         pi = p[i]
         if wd != 0:
-            if j.decoupled:
+            if decoupled:
                 pi = pi * decay
             else:
                 gi = gi + wd * pi
@@ -118,7 +148,7 @@ cdef void _adam(real* p, const real* g, real* m, real* v, real* vmax, int64_t n,
         m[i] = mi
         vi = v[i] * b2 + c2 * gi * gi
         v[i] = vi
-        if j.amsgrad:
+        if amsgrad:
             vm = vmax[i]
             if not (vm != vm or vm > vi):  # torch.maximum propagates NaN
                 vm = vi
@@ -132,10 +162,11 @@ cdef void _adam(real* p, const real* g, real* m, real* v, real* vmax, int64_t n,
 cdef void _adagrad(real* p, const real* g, real* s, int64_t n, const Job* j,
                    double clr) noexcept nogil:
     cdef real wd = <real>j.wd, eps = <real>j.eps, neg_clr = <real>(-clr)
+    cdef bint maximize = j.maximize
     cdef real gi, pi, si
     cdef int64_t i
     for i in range(n):
-        gi = -g[i] if j.maximize else g[i]
+        gi = -g[i] if maximize else g[i]
         pi = p[i]
         if wd != 0:
             gi = gi + wd * pi
@@ -149,23 +180,24 @@ cdef void _rmsprop(real* p, const real* g, real* sq, real* ga, real* buf, int64_
     cdef real wd = <real>j.wd, eps = <real>j.eps, neg_lr = <real>(-j.lr)
     cdef real a = <real>j.alpha, c = <real>(1 - j.alpha), w = <real>(1 - j.alpha)
     cdef real mom = <real>j.momentum
+    cdef bint maximize = j.maximize, centered = j.centered, use_buf = j.momentum > 0
     cdef real gi, pi, si, gai, avg, b
     cdef int64_t i
     for i in range(n):
-        gi = -g[i] if j.maximize else g[i]
+        gi = -g[i] if maximize else g[i]
         pi = p[i]
         if wd != 0:
             gi = gi + wd * pi
         si = sq[i] * a + c * gi * gi
         sq[i] = si
-        if j.centered:
+        if centered:
             gai = _lerp(ga[i], gi, w)
             ga[i] = gai
             avg = sqrt(si + (<real>-1) * gai * gai)
         else:
             avg = sqrt(si)
         avg = avg + eps
-        if j.momentum > 0:
+        if use_buf:
             b = buf[i] * mom + gi / avg
             buf[i] = b
             p[i] = pi + neg_lr * b
