@@ -30,34 +30,141 @@ cnp.import_array()
 
 cdef extern from *:
     """
-    /* sqrt without errno: a libc sqrt that may set errno on a negative input keeps
-       the compiler from vectorizing the loops (the result, NaN, is the same). */
-    #if defined(__GNUC__) || defined(__clang__)
-    #define calipers_sqrt(x) __builtin_sqrt(x)
-    #define calipers_sqrtf(x) __builtin_sqrtf(x)
-    #if defined(__GNUC__) && !defined(__clang__)
-    #pragma GCC optimize ("no-math-errno")
-    #endif
-    #else
+    /* The element loops, in C so that each can be compiled for several instruction
+       sets (GCC's target_clones picks AVX-512, AVX2 or the baseline at load time):
+       the Adam/Adagrad/RMSprop loops are compute-bound (sqrt and divisions) on
+       baseline SSE2. Multiply-adds are never fused (fp-contract=off), so every clone
+       rounds alike. The arrays of one call never overlap (restrict; the wrapper copies
+       a gradient that shares memory with its parameter). The loops with a sqrt
+       vectorize only when built with -fno-math-errno: GCC keeps a scalar errno path
+       for sqrt otherwise, and ignores that flag in optimize attributes/pragmas. */
+    #include <stdint.h>
     #include <math.h>
-    #define calipers_sqrt(x) sqrt(x)
-    #define calipers_sqrtf(x) sqrtf(x)
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define CAL_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), \
+        optimize("fp-contract=off")))
+    #else
+    #define CAL_CLONES
     #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define CAL_R __restrict__
+    #define CAL_SQRT_d(x) __builtin_sqrt(x)
+    #define CAL_SQRT_f(x) __builtin_sqrtf(x)
+    #else
+    #define CAL_R
+    #define CAL_SQRT_d(x) sqrt(x)
+    #define CAL_SQRT_f(x) sqrtf(x)
+    #endif
+    /* torch's lerp: exact at the end the weight is close to */
+    #define CAL_LERP(T, a, b, w) ((w) < (T)0.5 ? (a) + (w) * ((b) - (a)) : (b) - ((b) - (a)) * ((T)1 - (w)))
+
+    #define CAL_KERNELS(T, S) \
+    CAL_CLONES static void cal_sgd_##S(T* CAL_R p, const T* CAL_R g, T* CAL_R buf, int64_t n, double lr_, \
+            double wd_, double mom_, double damp_, int maximize, int nesterov, int first) { \
+        const T wd = (T)wd_, mom = (T)mom_, keep = (T)(1 - damp_), neg_lr = (T)(-lr_); \
+        for (int64_t i = 0; i < n; i++) { \
+            T gi = maximize ? -g[i] : g[i], pi = p[i]; \
+            if (wd != 0) gi = gi + wd * pi; \
+            if (mom != 0) { \
+                T b = first ? gi : buf[i] * mom + keep * gi; \
+                buf[i] = b; \
+                gi = nesterov ? gi + mom * b : b; \
+            } \
+            p[i] = pi + neg_lr * gi; \
+        } \
+    } \
+    CAL_CLONES static void cal_adam_##S(T* CAL_R p, const T* CAL_R g, T* CAL_R m, T* CAL_R v, T* CAL_R vmax, int64_t n, \
+            double lr_, double beta1_, double beta2_, double eps_, double wd_, \
+            double step_size_, double bc2s_, int maximize, int decoupled, int amsgrad) { \
+        const T wd = (T)wd_, decay = (T)(1 - lr_ * wd_), w1 = (T)(1 - beta1_); \
+        const T b2 = (T)beta2_, c2 = (T)(1 - beta2_), eps = (T)eps_; \
+        const T neg_step = (T)(-step_size_), bc2s = (T)bc2s_; \
+        for (int64_t i = 0; i < n; i++) { \
+            T gi = maximize ? -g[i] : g[i], pi = p[i], mi = m[i], vi, d; \
+            if (wd != 0) { \
+                if (decoupled) pi = pi * decay; else gi = gi + wd * pi; \
+            } \
+            mi = CAL_LERP(T, mi, gi, w1); \
+            m[i] = mi; \
+            vi = v[i] * b2 + c2 * gi * gi; \
+            v[i] = vi; \
+            if (amsgrad) { \
+                T vm = vmax[i]; \
+                if (!(vm != vm || vm > vi)) vm = vi; /* torch.maximum keeps NaN */ \
+                vmax[i] = vm; \
+                d = CAL_SQRT_##S(vm) / bc2s + eps; \
+            } else { \
+                d = CAL_SQRT_##S(vi) / bc2s + eps; \
+            } \
+            p[i] = pi + neg_step * mi / d; /* addcdiv: (value * t1) / t2 */ \
+        } \
+    } \
+    CAL_CLONES static void cal_adagrad_##S(T* CAL_R p, const T* CAL_R g, T* CAL_R s, int64_t n, double clr_, \
+            double eps_, double wd_, int maximize) { \
+        const T wd = (T)wd_, eps = (T)eps_, neg_clr = (T)(-clr_); \
+        for (int64_t i = 0; i < n; i++) { \
+            T gi = maximize ? -g[i] : g[i], pi = p[i], si; \
+            if (wd != 0) gi = gi + wd * pi; \
+            si = s[i] + gi * gi; \
+            s[i] = si; \
+            p[i] = pi + neg_clr * gi / (CAL_SQRT_##S(si) + eps); \
+        } \
+    } \
+    CAL_CLONES static void cal_rmsprop_##S(T* CAL_R p, const T* CAL_R g, T* CAL_R sq, T* CAL_R ga, T* CAL_R buf, int64_t n, \
+            double lr_, double alpha_, double eps_, double wd_, double mom_, \
+            int maximize, int centered) { \
+        const T wd = (T)wd_, eps = (T)eps_, neg_lr = (T)(-lr_), a = (T)alpha_; \
+        const T c = (T)(1 - alpha_), mom = (T)mom_; \
+        const int use_buf = mom_ > 0; \
+        for (int64_t i = 0; i < n; i++) { \
+            T gi = maximize ? -g[i] : g[i], pi = p[i], si, avg; \
+            if (wd != 0) gi = gi + wd * pi; \
+            si = sq[i] * a + c * gi * gi; \
+            sq[i] = si; \
+            if (centered) { \
+                T gai = CAL_LERP(T, ga[i], gi, c); \
+                ga[i] = gai; \
+                avg = CAL_SQRT_##S(si + (T)(-1) * gai * gai); \
+            } else { \
+                avg = CAL_SQRT_##S(si); \
+            } \
+            avg = avg + eps; \
+            if (use_buf) { \
+                T b = buf[i] * mom + gi / avg; \
+                buf[i] = b; \
+                p[i] = pi + neg_lr * b; \
+            } else { \
+                p[i] = pi + neg_lr * gi / avg; \
+            } \
+        } \
+    }
+
+    CAL_KERNELS(float, f)
+    CAL_KERNELS(double, d)
     """
-    double calipers_sqrt(double) noexcept nogil
-    float calipers_sqrtf(float) noexcept nogil
+    void cal_sgd_f(float*, const float*, float*, int64_t, double, double, double, double,
+                   int, int, int) noexcept nogil
+    void cal_sgd_d(double*, const double*, double*, int64_t, double, double, double, double,
+                   int, int, int) noexcept nogil
+    void cal_adam_f(float*, const float*, float*, float*, float*, int64_t, double, double,
+                    double, double, double, double, double, int, int, int) noexcept nogil
+    void cal_adam_d(double*, const double*, double*, double*, double*, int64_t, double,
+                    double, double, double, double, double, double, int, int,
+                    int) noexcept nogil
+    void cal_adagrad_f(float*, const float*, float*, int64_t, double, double, double,
+                       int) noexcept nogil
+    void cal_adagrad_d(double*, const double*, double*, int64_t, double, double, double,
+                       int) noexcept nogil
+    void cal_rmsprop_f(float*, const float*, float*, float*, float*, int64_t, double, double,
+                       double, double, double, int, int) noexcept nogil
+    void cal_rmsprop_d(double*, const double*, double*, double*, double*, int64_t, double,
+                       double, double, double, double, int, int) noexcept nogil
 
 
 ctypedef fused real:
     float
     double
 
-
-cdef inline real sqrt(real x) noexcept nogil:
-    if real is float:
-        return calipers_sqrtf(x)
-    else:
-        return calipers_sqrt(x)
 
 cdef enum:
     STEP_CHUNK = 32768        # elements per work item
@@ -90,119 +197,6 @@ cdef struct Job:
 def max_threads() -> int:
     """Number of threads the kernels use (1 when built without OpenMP)."""
     return omp.omp_get_max_threads()
-
-
-cdef inline real _lerp(real a, real b, real w) noexcept nogil:
-    # torch's lerp: the form that is exact at the end the weight is close to
-    if w < 0.5:
-        return a + w * (b - a)
-    return b - (b - a) * (<real>1 - w)
-
-
-# ---------------------------------------------------------------- element loops
-
-cdef void _sgd(real* p, const real* g, real* buf, int64_t n, const Job* j,
-               bint first) noexcept nogil:
-    cdef real wd = <real>j.wd, mom = <real>j.momentum
-    cdef real keep = <real>(1 - j.dampening), neg_lr = <real>(-j.lr)
-    # flags as locals: the stores below could alias *j, which would keep the compiler
-    # from hoisting the tests out of the loop and vectorizing it
-    cdef bint maximize = j.maximize, nesterov = j.nesterov
-    cdef real gi, pi, b
-    cdef int64_t i
-    for i in range(n):
-        gi = -g[i] if maximize else g[i]
-        pi = p[i]
-        if wd != 0:
-            gi = gi + wd * pi
-        if mom != 0:
-            if first:
-                b = gi
-            else:
-                b = buf[i] * mom + keep * gi
-            buf[i] = b
-            if nesterov:
-                gi = gi + mom * b
-            else:
-                gi = b
-        p[i] = pi + neg_lr * gi
-
-
-cdef void _adam(real* p, const real* g, real* m, real* v, real* vmax, int64_t n,
-                const Job* j, double step_size, double bc2_sqrt) noexcept nogil:
-    cdef real wd = <real>j.wd, decay = <real>(1 - j.lr * j.wd)
-    cdef real w1 = <real>(1 - j.beta1), b2 = <real>j.beta2, c2 = <real>(1 - j.beta2)
-    cdef real eps = <real>j.eps, neg_step = <real>(-step_size), bc2s = <real>bc2_sqrt
-    cdef bint maximize = j.maximize, decoupled = j.decoupled, amsgrad = j.amsgrad
-    cdef real gi, pi, mi, vi, vm, d
-    cdef int64_t i
-    for i in range(n):
-        gi = -g[i] if maximize else g[i]
-        pi = p[i]
-        if wd != 0:
-            if decoupled:
-                pi = pi * decay
-            else:
-                gi = gi + wd * pi
-        mi = _lerp(m[i], gi, w1)
-        m[i] = mi
-        vi = v[i] * b2 + c2 * gi * gi
-        v[i] = vi
-        if amsgrad:
-            vm = vmax[i]
-            if not (vm != vm or vm > vi):  # torch.maximum propagates NaN
-                vm = vi
-            vmax[i] = vm
-            d = sqrt(vm) / bc2s + eps
-        else:
-            d = sqrt(vi) / bc2s + eps
-        p[i] = pi + neg_step * mi / d   # torch's addcdiv: (value * t1) / t2
-
-
-cdef void _adagrad(real* p, const real* g, real* s, int64_t n, const Job* j,
-                   double clr) noexcept nogil:
-    cdef real wd = <real>j.wd, eps = <real>j.eps, neg_clr = <real>(-clr)
-    cdef bint maximize = j.maximize
-    cdef real gi, pi, si
-    cdef int64_t i
-    for i in range(n):
-        gi = -g[i] if maximize else g[i]
-        pi = p[i]
-        if wd != 0:
-            gi = gi + wd * pi
-        si = s[i] + gi * gi
-        s[i] = si
-        p[i] = pi + neg_clr * gi / (sqrt(si) + eps)
-
-
-cdef void _rmsprop(real* p, const real* g, real* sq, real* ga, real* buf, int64_t n,
-                   const Job* j) noexcept nogil:
-    cdef real wd = <real>j.wd, eps = <real>j.eps, neg_lr = <real>(-j.lr)
-    cdef real a = <real>j.alpha, c = <real>(1 - j.alpha), w = <real>(1 - j.alpha)
-    cdef real mom = <real>j.momentum
-    cdef bint maximize = j.maximize, centered = j.centered, use_buf = j.momentum > 0
-    cdef real gi, pi, si, gai, avg, b
-    cdef int64_t i
-    for i in range(n):
-        gi = -g[i] if maximize else g[i]
-        pi = p[i]
-        if wd != 0:
-            gi = gi + wd * pi
-        si = sq[i] * a + c * gi * gi
-        sq[i] = si
-        if centered:
-            gai = _lerp(ga[i], gi, w)
-            ga[i] = gai
-            avg = sqrt(si + (<real>-1) * gai * gai)
-        else:
-            avg = sqrt(si)
-        avg = avg + eps
-        if use_buf:
-            b = buf[i] * mom + gi / avg
-            buf[i] = b
-            p[i] = pi + neg_lr * b
-        else:
-            p[i] = pi + neg_lr * gi / avg
 
 
 cdef int64_t _first_bad(const real* g, int64_t n) noexcept nogil:
@@ -244,26 +238,34 @@ cdef void _run_item(const Job* j, int k, int item) noexcept nogil:
     cdef void* s3 = _at(j.s3, t, lo, d)
     if k == K_SGD:
         if d:
-            _sgd(<double*>p, <double*>g, <double*>s1, n, j, j.tflag[t])
+            cal_sgd_d(<double*>p, <double*>g, <double*>s1, n, j.lr, j.wd, j.momentum,
+                      j.dampening, j.maximize, j.nesterov, j.tflag[t])
         else:
-            _sgd(<float*>p, <float*>g, <float*>s1, n, j, j.tflag[t])
+            cal_sgd_f(<float*>p, <float*>g, <float*>s1, n, j.lr, j.wd, j.momentum,
+                      j.dampening, j.maximize, j.nesterov, j.tflag[t])
     elif k == K_ADAM:
         if d:
-            _adam(<double*>p, <double*>g, <double*>s1, <double*>s2, <double*>s3, n, j,
-                  j.ta[t], j.tb[t])
+            cal_adam_d(<double*>p, <double*>g, <double*>s1, <double*>s2, <double*>s3, n,
+                       j.lr, j.beta1, j.beta2, j.eps, j.wd, j.ta[t], j.tb[t], j.maximize,
+                       j.decoupled, j.amsgrad)
         else:
-            _adam(<float*>p, <float*>g, <float*>s1, <float*>s2, <float*>s3, n, j,
-                  j.ta[t], j.tb[t])
+            cal_adam_f(<float*>p, <float*>g, <float*>s1, <float*>s2, <float*>s3, n,
+                       j.lr, j.beta1, j.beta2, j.eps, j.wd, j.ta[t], j.tb[t], j.maximize,
+                       j.decoupled, j.amsgrad)
     elif k == K_ADAGRAD:
         if d:
-            _adagrad(<double*>p, <double*>g, <double*>s1, n, j, j.ta[t])
+            cal_adagrad_d(<double*>p, <double*>g, <double*>s1, n, j.ta[t], j.eps, j.wd,
+                          j.maximize)
         else:
-            _adagrad(<float*>p, <float*>g, <float*>s1, n, j, j.ta[t])
+            cal_adagrad_f(<float*>p, <float*>g, <float*>s1, n, j.ta[t], j.eps, j.wd,
+                          j.maximize)
     else:
         if d:
-            _rmsprop(<double*>p, <double*>g, <double*>s1, <double*>s2, <double*>s3, n, j)
+            cal_rmsprop_d(<double*>p, <double*>g, <double*>s1, <double*>s2, <double*>s3, n,
+                          j.lr, j.alpha, j.eps, j.wd, j.momentum, j.maximize, j.centered)
         else:
-            _rmsprop(<float*>p, <float*>g, <float*>s1, <float*>s2, <float*>s3, n, j)
+            cal_rmsprop_f(<float*>p, <float*>g, <float*>s1, <float*>s2, <float*>s3, n,
+                          j.lr, j.alpha, j.eps, j.wd, j.momentum, j.maximize, j.centered)
 
 
 cdef class _Lists:

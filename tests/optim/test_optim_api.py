@@ -216,3 +216,15 @@ def test_load_state_dict_checks_and_changes_nothing_on_error():
         opt.load_state_dict({"state": {}})
     with pytest.raises(ValueError, match="momentum"):
         opt.load_state_dict({"options": {"momentum": 0.9}, "state": {}})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_that_is_its_parameter(name):
+    a, b = _params(sizes=(CHUNK + 9,), seed=6)[0], None
+    b = a.copy()
+    oa = getattr(optim, name)([a], **OPTIONS[name])
+    ob = getattr(optim, name)([b], **OPTIONS[name])
+    for _ in range(3):
+        ob.step([b.copy()])
+        oa.step([a])  # the gradient is the parameter itself (copied before the step)
+    np.testing.assert_array_equal(a, b)

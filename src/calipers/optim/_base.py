@@ -131,7 +131,8 @@ class Optimizer(abc.ABC):
         grads : sequence of numpy.ndarray or None
             One per parameter, same shape and dtype; ``None`` leaves that parameter and
             its state untouched (as a torch parameter without ``.grad``). Gradients need
-            not be contiguous (non-contiguous ones are copied first).
+            not be contiguous (non-contiguous ones, and ones sharing memory with their
+            parameter, are copied first).
 
         Returns
         -------
@@ -154,8 +155,11 @@ class Optimizer(abc.ABC):
                 raise ValueError(f"grads[{i}] has shape {g.shape}, params[{i}] has {p.shape}")
             if g.dtype != p.dtype:
                 raise TypeError(f"grads[{i}] has dtype {g.dtype}, params[{i}] has {p.dtype}")
+            g = np.ascontiguousarray(g)
+            if np.may_share_memory(g, p):  # the core's loops assume no overlap
+                g = g.copy()
             active.append(i)
-            checked.append(np.ascontiguousarray(g))
+            checked.append(g)
         if self._nonfinite != "propagate" and checked:
             bad = self._first_nonfinite(checked)
             if bad is not None:
