@@ -1,4 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# distutils: extra_compile_args = -fno-math-errno
 """Fused optimizer steps: one pass per element over a whole list of parameter arrays.
 
 Each step function takes lists of C-contiguous arrays of one dtype (float32 or
@@ -36,8 +37,9 @@ cdef extern from *:
        baseline SSE2. Multiply-adds are never fused (fp-contract=off), so every clone
        rounds alike. The arrays of one call never overlap (restrict; the wrapper copies
        a gradient that shares memory with its parameter). The loops with a sqrt
-       vectorize only when built with -fno-math-errno: GCC keeps a scalar errno path
-       for sqrt otherwise, and ignores that flag in optimize attributes/pragmas. */
+       vectorize only with -fno-math-errno (the distutils directive at the top of this
+       file): GCC keeps a scalar errno path for sqrt otherwise, and ignores that flag
+       in optimize attributes and pragmas. sqrt(-x) is NaN either way. */
     #include <stdint.h>
     #include <math.h>
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -57,6 +59,50 @@ cdef extern from *:
     #endif
     /* torch's lerp: exact at the end the weight is close to */
     #define CAL_LERP(T, a, b, w) ((w) < (T)0.5 ? (a) + (w) * ((b) - (a)) : (b) - ((b) - (a)) * ((T)1 - (w)))
+
+    /* The loops with a store that depends on an option are written once per value
+       of that option (below: constant AMS, CENTERED, BUF), so that they vectorize;
+       the other options are branch-free selects. */
+    #define CAL_ADAM_LOOP(T, S, AMS) \
+        for (int64_t i = 0; i < n; i++) { \
+            T gi = maximize ? -g[i] : g[i], pi = p[i], mi = m[i], vi, d; \
+            gi = l2 ? gi + wd * pi : gi; \
+            pi = dec ? pi * decay : pi; \
+            mi = CAL_LERP(T, mi, gi, w1); \
+            m[i] = mi; \
+            vi = v[i] * b2 + c2 * gi * gi; \
+            v[i] = vi; \
+            if (AMS) { \
+                T vm = vmax[i]; \
+                vm = (vm != vm || vm > vi) ? vm : vi; /* torch.maximum keeps NaN */ \
+                vmax[i] = vm; \
+                vi = vm; \
+            } \
+            d = CAL_SQRT_##S(vi) / bc2s + eps; \
+            p[i] = pi + neg_step * mi / d; /* addcdiv: (value * t1) / t2 */ \
+        }
+    #define CAL_RMSPROP_LOOP(T, S, CENTERED, BUF) \
+        for (int64_t i = 0; i < n; i++) { \
+            T gi = maximize ? -g[i] : g[i], pi = p[i], si, avg; \
+            gi = l2 ? gi + wd * pi : gi; \
+            si = sq[i] * a + c * gi * gi; \
+            sq[i] = si; \
+            if (CENTERED) { \
+                T gai = CAL_LERP(T, ga[i], gi, c); \
+                ga[i] = gai; \
+                avg = CAL_SQRT_##S(si + (T)(-1) * gai * gai); \
+            } else { \
+                avg = CAL_SQRT_##S(si); \
+            } \
+            avg = avg + eps; \
+            if (BUF) { \
+                T b = buf[i] * mom + gi / avg; \
+                buf[i] = b; \
+                p[i] = pi + neg_lr * b; \
+            } else { \
+                p[i] = pi + neg_lr * gi / avg; \
+            } \
+        }
 
     #define CAL_KERNELS(T, S) \
     CAL_CLONES static void cal_sgd_##S(T* CAL_R p, const T* CAL_R g, T* CAL_R buf, int64_t n, double lr_, \
@@ -79,24 +125,11 @@ cdef extern from *:
         const T wd = (T)wd_, decay = (T)(1 - lr_ * wd_), w1 = (T)(1 - beta1_); \
         const T b2 = (T)beta2_, c2 = (T)(1 - beta2_), eps = (T)eps_; \
         const T neg_step = (T)(-step_size_), bc2s = (T)bc2s_; \
-        for (int64_t i = 0; i < n; i++) { \
-            T gi = maximize ? -g[i] : g[i], pi = p[i], mi = m[i], vi, d; \
-            if (wd != 0) { \
-                if (decoupled) pi = pi * decay; else gi = gi + wd * pi; \
-            } \
-            mi = CAL_LERP(T, mi, gi, w1); \
-            m[i] = mi; \
-            vi = v[i] * b2 + c2 * gi * gi; \
-            v[i] = vi; \
-            if (amsgrad) { \
-                T vm = vmax[i]; \
-                if (!(vm != vm || vm > vi)) vm = vi; /* torch.maximum keeps NaN */ \
-                vmax[i] = vm; \
-                d = CAL_SQRT_##S(vm) / bc2s + eps; \
-            } else { \
-                d = CAL_SQRT_##S(vi) / bc2s + eps; \
-            } \
-            p[i] = pi + neg_step * mi / d; /* addcdiv: (value * t1) / t2 */ \
+        const int l2 = wd_ != 0 && !decoupled, dec = wd_ != 0 && decoupled; \
+        if (amsgrad) { \
+            CAL_ADAM_LOOP(T, S, 1) \
+        } else { \
+            CAL_ADAM_LOOP(T, S, 0) \
         } \
     } \
     CAL_CLONES static void cal_adagrad_##S(T* CAL_R p, const T* CAL_R g, T* CAL_R s, int64_t n, double clr_, \
@@ -115,27 +148,11 @@ cdef extern from *:
             int maximize, int centered) { \
         const T wd = (T)wd_, eps = (T)eps_, neg_lr = (T)(-lr_), a = (T)alpha_; \
         const T c = (T)(1 - alpha_), mom = (T)mom_; \
-        const int use_buf = mom_ > 0; \
-        for (int64_t i = 0; i < n; i++) { \
-            T gi = maximize ? -g[i] : g[i], pi = p[i], si, avg; \
-            if (wd != 0) gi = gi + wd * pi; \
-            si = sq[i] * a + c * gi * gi; \
-            sq[i] = si; \
-            if (centered) { \
-                T gai = CAL_LERP(T, ga[i], gi, c); \
-                ga[i] = gai; \
-                avg = CAL_SQRT_##S(si + (T)(-1) * gai * gai); \
-            } else { \
-                avg = CAL_SQRT_##S(si); \
-            } \
-            avg = avg + eps; \
-            if (use_buf) { \
-                T b = buf[i] * mom + gi / avg; \
-                buf[i] = b; \
-                p[i] = pi + neg_lr * b; \
-            } else { \
-                p[i] = pi + neg_lr * gi / avg; \
-            } \
+        const int l2 = wd_ != 0; \
+        if (centered) { \
+            if (mom_ > 0) { CAL_RMSPROP_LOOP(T, S, 1, 1) } else { CAL_RMSPROP_LOOP(T, S, 1, 0) } \
+        } else { \
+            if (mom_ > 0) { CAL_RMSPROP_LOOP(T, S, 0, 1) } else { CAL_RMSPROP_LOOP(T, S, 0, 0) } \
         } \
     }
 
