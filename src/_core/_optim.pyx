@@ -158,7 +158,24 @@ cdef extern from *:
 
     CAL_KERNELS(float, f)
     CAL_KERNELS(double, d)
+
+    /* Index of the first NaN/inf in g[:n], or -1: an integer OR over "all exponent
+       bits set" (vectorizes, unlike a floating-point test), then a scan only when a
+       chunk has one. */
+    #define CAL_FIRST_BAD(T, U, EXP, S) \
+    CAL_CLONES static int64_t cal_first_bad_##S(const T* CAL_R g, int64_t n) { \
+        const U* CAL_R u = (const U*)g; \
+        U bad = 0; \
+        for (int64_t i = 0; i < n; i++) bad |= (U)((u[i] & EXP) == EXP); \
+        if (!bad) return -1; \
+        for (int64_t i = 0; i < n; i++) if ((u[i] & EXP) == EXP) return i; \
+        return -1; \
+    }
+    CAL_FIRST_BAD(float, uint32_t, (uint32_t)0x7f800000u, f)
+    CAL_FIRST_BAD(double, uint64_t, (uint64_t)0x7ff0000000000000ull, d)
     """
+    int64_t cal_first_bad_f(const float*, int64_t) noexcept nogil
+    int64_t cal_first_bad_d(const double*, int64_t) noexcept nogil
     void cal_sgd_f(float*, const float*, float*, int64_t, double, double, double, double,
                    int, int, int) noexcept nogil
     void cal_sgd_d(double*, const double*, double*, int64_t, double, double, double, double,
@@ -176,11 +193,6 @@ cdef extern from *:
                        double, double, double, int, int) noexcept nogil
     void cal_rmsprop_d(double*, const double*, double*, double*, double*, int64_t, double,
                        double, double, double, double, int, int) noexcept nogil
-
-
-ctypedef fused real:
-    float
-    double
 
 
 cdef enum:
@@ -214,20 +226,6 @@ cdef struct Job:
 def max_threads() -> int:
     """Number of threads the kernels use (1 when built without OpenMP)."""
     return omp.omp_get_max_threads()
-
-
-cdef int64_t _first_bad(const real* g, int64_t n) noexcept nogil:
-    # Index of the first NaN/inf in g[:n], or -1. x - x is 0 only for finite x.
-    cdef int64_t i
-    cdef uint8_t bad = 0
-    for i in range(n):
-        bad |= not (g[i] - g[i] == 0)
-    if not bad:
-        return -1
-    for i in range(n):
-        if not (g[i] - g[i] == 0):
-            return i
-    return -1
 
 
 # ---------------------------------------------------------------- dispatch
@@ -504,11 +502,11 @@ def first_nonfinite(list grads):
     with nogil:
         for item in prange(j.nitems, num_threads=nt, schedule="static"):
             if j.dbl:
-                found[item] = _first_bad(
+                found[item] = cal_first_bad_d(
                     <double*>_at(j.g, j.item_t[item], j.item_lo[item], True),
                     j.item_hi[item] - j.item_lo[item])
             else:
-                found[item] = _first_bad(
+                found[item] = cal_first_bad_f(
                     <float*>_at(j.g, j.item_t[item], j.item_lo[item], False),
                     j.item_hi[item] - j.item_lo[item])
     for item in range(j.nitems):

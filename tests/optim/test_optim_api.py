@@ -123,11 +123,12 @@ def test_zero_state_is_a_fresh_optimizer(name):
     _assert_same(_snapshot(opt), _snapshot(fresh))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("name", NAMES)
-def test_nonfinite_raise_and_skip_change_nothing(name, bad):
+def test_nonfinite_raise_and_skip_change_nothing(name, bad, dtype):
     rng = np.random.default_rng(5)
-    opt = getattr(optim, name)(_params(), **OPTIONS[name])
+    opt = getattr(optim, name)(_params(dtype), **OPTIONS[name])
     opt.step(_grads(opt.params, rng))
     before = _snapshot(opt)
     grads = _grads(opt.params, rng)
