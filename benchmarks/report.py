@@ -3,9 +3,9 @@
 Usage: python benchmarks/report.py .benchmarks/confusion.json [more.json ...]
 
 For each group, every row shows its median and how many times slower it is than
-calipers (``x calipers``: the "calipers function" row, or "calipers streaming" in a
-group without a function row); the bandwidth row shows the share of the
-measured bandwidth limit that calipers reaches (probe time / calipers time).
+calipers (``x calipers``: the first of the rows in ``_REFERENCE_ROWS`` the group
+has); the bandwidth row shows the share of the measured bandwidth limit that
+calipers reaches (probe time / calipers time).
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ def _label(name: str) -> str:
     return name.split("::")[-1].removeprefix("test_").replace("_", " ")
 
 
+#: The row each group's ratios are taken against: the first of these it has.
+_REFERENCE_ROWS = ("calipers function", "calipers streaming", "calipers step")
+
+
 def report(paths: list[str]) -> str:
     groups: dict[str, dict[str, float]] = defaultdict(dict)
     info = {}
@@ -50,7 +54,7 @@ def report(paths: list[str]) -> str:
         "|---|---|---:|---:|---|",
     ]
     for group, rows in groups.items():
-        ref = rows.get("calipers function") or rows.get("calipers streaming")
+        ref = next((rows[k] for k in _REFERENCE_ROWS if k in rows), None)
         for name, median in sorted(rows.items(), key=lambda kv: kv[1]):
             ratio = f"{median / ref:.1f}" if ref else ""
             note = ""
