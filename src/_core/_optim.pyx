@@ -227,14 +227,20 @@ cdef void _per_tensor(double* out, object values, int nt) except *:
         out[t] = v[t]
 
 
-cdef void _run(_Lists L, int k) noexcept:
-    cdef Job* j = &L.job
+cdef int _threads(_Lists L) noexcept:
+    # Threads for one call: no more than its work items, one for small totals.
     cdef int nt = omp.omp_get_max_threads()
-    cdef int item
-    if nt > j.nitems:
-        nt = j.nitems
+    if nt > L.job.nitems:
+        nt = L.job.nitems
     if L.total < SERIAL_BELOW or nt < 1:
         nt = 1
+    return nt
+
+
+cdef void _run(_Lists L, int k) noexcept:
+    cdef Job* j = &L.job
+    cdef int nt = _threads(L)
+    cdef int item
     with nogil:
         if nt == 1:
             for item in range(j.nitems):
@@ -332,12 +338,8 @@ def first_nonfinite(list grads):
     cdef _Lists L = _prepare(grads, grads, None, None, None)
     cdef Job* j = &L.job
     cdef int64_t[::1] found = np.full(max(j.nitems, 1), -1, dtype=np.int64)
-    cdef int nt = omp.omp_get_max_threads()
+    cdef int nt = _threads(L)
     cdef int item
-    if nt > j.nitems:
-        nt = j.nitems
-    if L.total < SERIAL_BELOW or nt < 1:
-        nt = 1
     with nogil:
         for item in prange(j.nitems, num_threads=nt, schedule="static"):
             if j.dbl:
