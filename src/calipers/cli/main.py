@@ -13,6 +13,9 @@ import calipers
 SUBCOMMANDS: dict[str, str] = {
     "plugins": "calipers.cli.plugins",
     "eval": "calipers.cli.eval",
+    "tune": "calipers.cli.tune",
+    "study": "calipers.cli.study",
+    "run": "calipers.cli.run",
 }
 
 _RUN = "_calipers_run"

@@ -1,0 +1,155 @@
+"""The second half of ``calipers run``: refit the best trial, evaluate it on held-out rows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calipers.cli._tune_data import is_classifier
+from calipers.cli._tune_run import TuneResult, default_scoring, format_summary
+
+__all__ = ["RunReport", "evaluate_best"]
+
+
+@dataclass
+class RunReport:
+    """What ``calipers run`` prints (``text``) and writes as ``report.json`` (``data``)."""
+
+    text: str
+    data: dict[str, Any]
+    files: list[str]
+
+
+def evaluate_best(result: TuneResult, out: Path) -> RunReport:
+    """Refit the study's best parameters on the training rows and evaluate the held-out rows.
+
+    Writes ``predictions.csv``, ``best_params.json``, ``report.txt`` and ``report.json``
+    into ``out``.
+
+    Raises
+    ------
+    ValueError
+        If no trial of the study completed (nothing to refit).
+    """
+    spec, study, data = result.spec, result.study, result.data
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise ValueError(
+            f"no trial of study {spec.study_name!r} completed, so there is nothing to refit; "
+            f"see `calipers study show {_db_hint(spec.storage)}` for the failures") from None
+    model = _refit(result, best.params)
+    classifier = is_classifier(result.estimator)
+    scoring = default_scoring(classifier, spec)
+    held_out_score = _held_out_score(model, data.X_test, data.y_test, scoring)
+
+    files = []
+    pred_path = out / "predictions.csv"
+    columns = {"y_true": data.y_test, "y_pred": model.predict(data.X_test)}
+    proba = _positive_proba(model, data.X_test) if classifier else None
+    if proba is not None:
+        columns["y_score"] = proba
+    _write_csv(pred_path, columns)
+    files.append(str(pred_path))
+    params_path = out / "best_params.json"
+    params_path.write_text(json.dumps(best.params, indent=2, default=_json_default) + "\n",
+                           encoding="utf-8")
+    files.append(str(params_path))
+
+    lines = [format_summary(result).rstrip("\n"), ""]
+    lines.append(f"held out: {len(data.y_test)} rows ({spec.test_size:.0%} of {data.name}); "
+                 f"refit on {len(data.y_train)} rows")
+    lines.append(f"held-out {scoring}: {_fmt(held_out_score)}")
+    eval_dict: dict[str, Any] | None = None
+    if classifier:
+        from calipers.evaluate import format_table
+
+        report = _evaluate_file(pred_path)
+        eval_dict = report.to_dict()
+        lines.append("")
+        lines.append(format_table(report).rstrip("\n"))
+    data_out: dict[str, Any] = {
+        "study_name": spec.study_name,
+        "storage": spec.storage,
+        "n_trials": len(study.trials),
+        "n_run": result.n_run,
+        "tune_seconds": round(result.seconds, 3),
+        "scoring": scoring,
+        "best_trial": best.number,
+        "cv_score": best.value,
+        "best_params": json.loads(json.dumps(best.params, default=_json_default)),
+        "held_out": {"rows": int(len(data.y_test)), "train_rows": int(len(data.y_train)),
+                     "score": held_out_score if math.isfinite(held_out_score) else None,
+                     "eval": eval_dict},
+    }
+    files += [str(out / "report.txt"), str(out / "report.json")]
+    lines.append("")
+    lines.append(f"written to {out}/: " + ", ".join(Path(f).name for f in files))
+    text = "\n".join(lines) + "\n"
+    (out / "report.txt").write_text(text, encoding="utf-8")
+    (out / "report.json").write_text(json.dumps(data_out, indent=2) + "\n", encoding="utf-8")
+    data_out["files"] = files
+    return RunReport(text, data_out, files)
+
+
+def _refit(result: TuneResult, params: dict[str, Any]) -> Any:
+    from sklearn.base import clone
+
+    model = clone(result.estimator).set_params(**params)
+    if result.spec.threads:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=result.spec.threads):
+            return model.fit(result.data.X_train, result.data.y_train)
+    return model.fit(result.data.X_train, result.data.y_train)
+
+
+def _held_out_score(model: Any, X: np.ndarray, y: np.ndarray, scoring: str) -> float:
+    from calipers_sklearn import make_scorer
+
+    return float(make_scorer(scoring)(model, X, y))
+
+
+def _positive_proba(model: Any, X: np.ndarray) -> np.ndarray | None:
+    classes = getattr(model, "classes_", None)
+    if classes is None or len(classes) != 2 or not hasattr(model, "predict_proba"):
+        return None
+    return np.asarray(model.predict_proba(X))[:, 1]
+
+
+def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(pa.table({k: np.asarray(v) for k, v in columns.items()}), path)
+
+
+def _evaluate_file(path: Path) -> Any:
+    from calipers.cli import eval as cli_eval
+    from calipers.evaluate import evaluate
+
+    parser = argparse.ArgumentParser(prog="calipers")
+    cli_eval.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["eval", str(path), "--no-progress"])
+    return evaluate(args)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _db_hint(storage: str) -> str:
+    return storage[len("sqlite:///"):] if storage.startswith("sqlite:///") else storage
+
+
+def _fmt(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.6f}"
+

@@ -1,0 +1,256 @@
+"""Running a tuning spec: build the study and its CV objective, optimize, summarize.
+
+Shared by ``calipers tune`` (tune and print the best) and ``calipers run`` (tune, then
+refit and evaluate on the held-out rows).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+from calipers.cli._tune_data import Data, is_classifier, load_data, make_estimator
+from calipers.cli._tune_spec import SpecError, TuneSpec, build_space
+
+__all__ = ["ThreadLimited", "TuneResult", "finished_count", "format_summary", "tune"]
+
+#: Trial states that use up budget: a study resumed with the same spec runs only the
+#: rest of ``n_trials``.
+_SPENT = ("COMPLETE", "PRUNED", "FAILED")
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` did.
+
+    Attributes
+    ----------
+    spec : TuneSpec
+        The spec, with the command line's overrides applied.
+    study : calipers.search.Study
+    estimator : object
+        The unfitted estimator with the fixed parameters.
+    data : Data
+        The split data.
+    n_before, n_run : int
+        Finished trials found in the study before, and trials run now.
+    seconds : float
+        Wall time of the optimization.
+    """
+
+    spec: TuneSpec
+    study: Any
+    estimator: Any
+    data: Data
+    n_before: int
+    n_run: int
+    seconds: float
+
+
+def _state(trial: Any) -> str:
+    state = trial.state
+    return str(getattr(state, "value", state))
+
+
+def finished_count(study: Any) -> int:
+    """Trials of ``study`` that count against the budget (COMPLETE, PRUNED, FAILED)."""
+    return sum(_state(t) in _SPENT for t in study.trials)
+
+
+def default_scoring(classifier: bool, spec: TuneSpec) -> str:
+    if spec.scoring:
+        return spec.scoring
+    if classifier:
+        return "accuracy"
+    raise SpecError(f"{spec.source}: 'scoring' is required for a regressor "
+                    "(a metric name whose greater values are better)")
+
+
+def tune(spec: TuneSpec, *, progress: bool | None = None, stream: IO[str] | None = None,
+         executor: Any = None) -> TuneResult:
+    """Create or resume the spec's study and run the rest of its trial budget.
+
+    Parameters
+    ----------
+    spec : TuneSpec
+        A validated spec (overrides already applied).
+    progress : bool, optional
+        Show a tqdm bar with the trial count and the best score so far on ``stream``;
+        ``None`` shows it only when ``stream`` is a terminal.
+    stream : file, optional
+        Where the bar goes (default: ``sys.stderr``).
+    executor : object, optional
+        Passed to ``study.optimize`` (e.g. a dask ``Client``).
+
+    Returns
+    -------
+    TuneResult
+
+    Raises
+    ------
+    SpecError, ValueError, TypeError, ImportError, OSError
+        On a bad spec, data, storage or scoring name.
+    """
+    import calipers
+    from calipers import plugins
+    from calipers.search import KFold, StratifiedKFold, cross_val_objective
+
+    stream = sys.stderr if stream is None else stream
+    estimator = make_estimator(spec)
+    classifier = is_classifier(estimator)
+    space = build_space(spec)
+    searchers = plugins.names("searcher")
+    if spec.searcher not in searchers:
+        raise SpecError(f"{spec.source}: [searcher] name {spec.searcher!r} is not a "
+                        f"registered searcher (registered: {', '.join(sorted(searchers))})")
+    scoring = default_scoring(classifier, spec)
+    data = load_data(spec, classifier)
+    stratified = classifier if spec.stratified is None else spec.stratified
+    splitter = StratifiedKFold if stratified else KFold
+    cv = splitter(n_splits=spec.n_splits, shuffle=spec.shuffle,
+                  random_state=spec.cv_seed if spec.shuffle else None)
+    objective = cross_val_objective(estimator, data.X_train, data.y_train, cv=cv,
+                                    scoring=scoring)
+    if spec.threads:
+        objective = ThreadLimited(objective, spec.threads)
+    study = calipers.create_study(
+        space=space,
+        searcher=spec.searcher,
+        searcher_options=spec.searcher_options or None,
+        direction="maximize",
+        seed=spec.seed,
+        storage=spec.storage,
+        study_name=spec.study_name,
+        load_if_exists=True,
+    )
+    n_before = finished_count(study)
+    todo = max(spec.n_trials - n_before, 0)
+    start = time.perf_counter()
+    if todo:
+        bar = _ProgressBar(spec.n_trials, n_before, study, progress, stream,
+                           f"tuning {spec.study_name}")
+        try:
+            study.optimize(objective, n_trials=todo, timeout=spec.timeout,
+                           n_jobs=spec.n_jobs, callbacks=[bar.callback], executor=executor)
+        finally:
+            bar.close()
+    seconds = time.perf_counter() - start
+    n_run = finished_count(study) - n_before
+    return TuneResult(spec, study, estimator, data, n_before, n_run, seconds)
+
+
+class ThreadLimited:
+    """An objective run with at most ``threads`` OpenMP / BLAS threads (threadpoolctl).
+
+    Small fits (HistGradientBoosting on a few hundred rows) spend more time starting
+    and synchronizing OpenMP threads than computing, and on a busy machine the
+    spinning threads slow them by tens of times; one thread per trial is the fast
+    default. Picklable, so it runs in worker processes too.
+    """
+
+    def __init__(self, objective: Any, threads: int) -> None:
+        self.objective = objective
+        self.threads = threads
+
+    def __call__(self, trial: Any) -> Any:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - comes with scikit-learn
+            return self.objective(trial)
+        with threadpool_limits(limits=self.threads):
+            return self.objective(trial)
+
+
+class _ProgressBar:
+    """A tqdm bar over the study's budget; its postfix is the best score so far."""
+
+    def __init__(self, total: int, done: int, study: Any, progress: bool | None,
+                 stream: IO[str], desc: str) -> None:
+        if progress is None:
+            progress = bool(getattr(stream, "isatty", lambda: False)())
+        self.bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc=desc, unit="trial", file=stream,
+                            dynamic_ncols=True)
+            best = _best_value(study)
+            if best is not None:
+                self.bar.set_postfix_str(f"best={best:.6g}")
+
+    def callback(self, study: Any, trial: Any) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        best = _best_value(study)
+        self.bar.set_postfix_str("best=" + ("-" if best is None else f"{best:.6g}"))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _best_value(study: Any) -> float | None:
+    try:
+        value = study.best_value
+    except ValueError:  # no COMPLETE trial yet
+        return None
+    return None if value is None else float(value)
+
+
+# -- summary -----------------------------------------------------------------------------
+
+
+def format_summary(result: TuneResult) -> str:
+    """Return the short text report of a tuning: study, trial counts, best score and params."""
+    spec, study = result.spec, result.study
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[_state(t)] = counts.get(_state(t), 0) + 1
+    total = sum(counts.values())
+    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+    lines = [
+        f"study: {spec.study_name}   storage: {spec.storage}",
+        f"trials: {total} ({states})   this run: {result.n_run} in {result.seconds:.1f} s"
+        + (f"   resumed from {result.n_before}" if result.n_before else ""),
+    ]
+    stratified = spec.stratified if spec.stratified is not None else is_classifier(
+        result.estimator)
+    cv_text = f"{spec.n_splits}-fold{' stratified' if stratified else ''} CV"
+    best = _best_trial(study)
+    if best is None:
+        lines.append("no trial completed: see `calipers study show` for the failures")
+        return "\n".join(lines) + "\n"
+    scoring = default_scoring(is_classifier(result.estimator), spec)
+    lines.append(f"best trial: #{best.number}   {scoring} ({cv_text} on "
+                 f"{len(result.data.y_train)} rows): {_fmt(best.value)}")
+    lines.append("")
+    lines.extend(format_params(best.params))
+    return "\n".join(lines) + "\n"
+
+
+def format_params(params: dict[str, Any]) -> list[str]:
+    """Two aligned columns ``parameter  value``."""
+    rows = [("parameter", "value")] + [(k, _fmt(v)) for k, v in params.items()]
+    width = max(len(r[0]) for r in rows)
+    return [f"{k:<{width}}  {v}" for k, v in rows]
+
+
+def _best_trial(study: Any) -> Any:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,121 @@
+"""``calipers tune``: tune an estimator's hyper-parameters from a TOML spec.
+
+Usage::
+
+    calipers tune SPEC.toml [--storage URL] [--study-name NAME] [--n-trials N]
+                  [--n-jobs N] [--timeout S] [--seed S] [--progress | --no-progress]
+
+The spec (see :mod:`calipers.cli._tune_spec`) names the data, the estimator, the
+search space, the searcher, the budget, the cross-validation and the scoring. The
+study is stored (default: ``calipers-study.db`` next to the spec) and resumed when
+it exists: ``n_trials`` is the study's total, so running the command again after an
+interruption runs only the missing trials. A progress bar shows the trial count and
+the best score so far; at the end the best trial's score and parameters are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from calipers.cli.eval import _checked, _one_line, _positive_int, _seed
+
+__all__ = ["add_parser", "apply_overrides", "run"]
+
+PROG = "calipers tune"
+
+_n_jobs = _checked(int, lambda v: v >= 1 or v == -1, "a positive integer or -1")
+_seconds = _checked(float, lambda v: v > 0, "a positive number of seconds")
+
+
+def add_tuning_arguments(p: argparse.ArgumentParser) -> None:
+    """The options ``calipers tune`` and ``calipers run`` share (they override the spec)."""
+    g = p.add_argument_group("overrides of the spec")
+    g.add_argument("--storage", metavar="URL",
+                   help="SQLAlchemy URL of the study database, e.g. sqlite:///study.db or "
+                   "postgresql+psycopg://user@host/db (a plain path means a SQLite file; "
+                   "default: the spec's, else calipers-study.db next to the spec)")
+    g.add_argument("--study-name", metavar="NAME", help="default: the spec's, else its stem")
+    g.add_argument("--n-trials", type=_positive_int, metavar="N",
+                   help="the study's total number of trials (a resumed study runs the rest)")
+    g.add_argument("--n-jobs", type=_n_jobs, metavar="N",
+                   help="trials run in parallel processes (-1: one per core)")
+    g.add_argument("--timeout", type=_seconds, metavar="S", help="stop after S seconds")
+    g.add_argument("--seed", type=_seed, metavar="S",
+                   help="seed of the searcher, the held-out split and the CV folds "
+                   "(those the spec does not set itself)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always show the progress bar on stderr (default: on a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``tune`` subcommand to an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "tune",
+        help="tune hyper-parameters from a TOML spec (cross-validated, stored, resumable)",
+        description=(
+            "Tune an estimator's hyper-parameters as SPEC.toml describes: data, estimator, "
+            "space, searcher, budget, cv, scoring, storage. The study is stored and resumed "
+            "when it exists, so an interrupted run continues where it stopped."
+        ),
+        epilog=(
+            "examples:\n"
+            "  calipers tune spec.toml\n"
+            "  calipers tune spec.toml --n-trials 100 --n-jobs 2\n"
+            "  calipers tune spec.toml --storage postgresql+psycopg://me@db/studies\n"
+            "then: calipers study show calipers-study.db; calipers study plot "
+            "calipers-study.db --out history.png"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("spec", metavar="SPEC", help="the TOML spec")
+    add_tuning_arguments(p)
+    return p
+
+
+def apply_overrides(spec: Any, args: argparse.Namespace) -> Any:
+    """Return ``spec`` with the command line's ``--storage/--study-name/...`` applied."""
+    from calipers.cli._tune_spec import resolve_storage
+
+    if getattr(args, "seed", None) is not None:
+        spec = spec.with_seed(args.seed)
+    changes: dict[str, Any] = {}
+    if getattr(args, "storage", None):
+        changes["storage"] = resolve_storage(args.storage, Path.cwd())
+    for key in ("study_name", "n_trials", "n_jobs", "timeout"):
+        value = getattr(args, key, None)
+        if value is not None:
+            changes[key] = value
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``calipers tune``: 0 on success, 2 on a bad spec / data / storage, 1 on a failure
+    inside the study (the message says which)."""
+    from calipers.cli._tune_run import format_summary, tune
+    from calipers.cli._tune_spec import load_spec
+
+    try:
+        spec = apply_overrides(load_spec(args.spec), args)
+        result = tune(spec, progress=args.progress)
+    except (ValueError, TypeError, OSError, ImportError, KeyError) as exc:
+        print(f"{PROG}: error: {_one_line(_message(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished trials are stored: run the same command "
+              "to resume", file=sys.stderr)
+        return 130
+    sys.stdout.write(format_summary(result))
+    return 0
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and text.startswith("'"):
+        text = str(exc.args[0])
+    return text
