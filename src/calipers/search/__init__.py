@@ -29,6 +29,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Categorical",
     "Condition",
+    "CrossValObjective",
+    "KFold",
+    "StratifiedKFold",
+    "check_cv",
+    "cross_val_objective",
+    "cross_validate",
+    "get_scorer",
+    "scorer_names",
     "Float",
     "GridSearcher",
     "HalvingSearcher",
@@ -51,6 +59,10 @@ _LAZY: dict[str, str] = {
     "GridSearcher": "calipers.search._grid",
     "RandomSearcher": "calipers.search._random",
     "HalvingSearcher": "calipers.search._halving",
+    **dict.fromkeys(("KFold", "StratifiedKFold", "check_cv"), "calipers.search._cv_split"),
+    **dict.fromkeys(("cross_validate", "cross_val_objective", "CrossValObjective"),
+                    "calipers.search._cv"),
+    **dict.fromkeys(("get_scorer", "scorer_names"), "calipers.search._cv_scoring"),
 }
 
 
