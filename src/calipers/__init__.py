@@ -26,19 +26,24 @@ _LAZY = {
     "errors": ("calipers.errors", None),
     "evaluate": ("calipers.evaluate", None),
     "optim": ("calipers.optim", None),
+    "create_study": ("calipers.search._create", "create_study"),
+    "load_study": ("calipers.search._create", "load_study"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from calipers import backends, errors, evaluate, export, metrics, optim, plugins, search
     from calipers.metrics import metric
+    from calipers.search._create import create_study, load_study
 
 __all__ = [
     "__version__",
     "backends",
+    "create_study",
     "errors",
     "evaluate",
     "export",
     "hookimpl",
+    "load_study",
     "metric",
     "metrics",
     "optim",

@@ -1,0 +1,465 @@
+"""SQL storage of studies over SQLAlchemy 2 (SQLite, PostgreSQL, any SQLAlchemy URL).
+
+Every storage call is one short transaction. Concurrency rules:
+
+- Trial numbers and change-sequence numbers come from counters on the study's row,
+  incremented with ``UPDATE ... RETURNING`` inside the writing transaction. The row
+  lock this takes serializes the writers of one study, so numbers are unique and
+  sequence numbers become visible in order (a reader that has seen ``seq = s`` has
+  seen every change numbered ``<= s``): reads are incremental and exact.
+- SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL``
+  (durable across process crashes; WAL commits do not fsync), a busy timeout, and
+  write transactions opened with ``BEGIN IMMEDIATE`` so that a writer waits for the
+  lock at the start instead of failing with "database is locked" on a read-to-write
+  upgrade. Any lock error that still escapes is retried with exponential backoff and
+  jitter (PostgreSQL deadlocks and serialization failures too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from calipers.search._sql_engine import make_engine, reason, transient
+from calipers.search._storage import (
+    HEARTBEAT_LOST,
+    Storage,
+    StorageError,
+    StudyInfo,
+    dumps,
+    duplicate_study,
+    unknown_study,
+)
+from calipers.search._trial import FrozenTrial, TrialState
+
+__all__ = ["SqlStorage"]
+
+T = TypeVar("T")
+
+meta = sa.MetaData()
+studies = sa.Table(
+    "calipers_studies",
+    meta,
+    sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study_name", sa.String(512), nullable=False, unique=True),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("space", sa.Text, nullable=False),
+    sa.Column("searcher", sa.Text, nullable=False),
+    sa.Column("next_number", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+)
+trials = sa.Table(
+    "calipers_trials",
+    meta,
+    sa.Column("trial_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "study_id",
+        sa.Integer,
+        sa.ForeignKey("calipers_studies.study_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("params", sa.Text),
+    sa.Column("value", sa.Double),
+    sa.Column("start", sa.Double),
+    sa.Column("complete", sa.Double),
+    sa.Column("heartbeat", sa.Double),
+    sa.Column("fail_reason", sa.Text),
+    sa.Column("retries", sa.Integer, nullable=False, default=0),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("study_id", "number", name="uq_calipers_trials_study_number"),
+    sa.Index("ix_calipers_trials_study_state", "study_id", "state"),
+    sa.Index("ix_calipers_trials_study_seq", "study_id", "seq"),
+)
+values_t = sa.Table(
+    "calipers_trial_values",
+    meta,
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("calipers_trials.trial_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("value", sa.Double),
+)
+attrs_t = sa.Table(
+    "calipers_trial_user_attrs",
+    meta,
+    sa.Column(
+        "trial_id",
+        sa.Integer,
+        sa.ForeignKey("calipers_trials.trial_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+class SqlStorage(Storage):
+    """Studies in a database reached through an SQLAlchemy URL.
+
+    Parameters
+    ----------
+    url : str
+        ``"sqlite:///study.db"`` (relative path), ``"sqlite:////abs/path.db"``,
+        ``"postgresql+psycopg://user:password@host:5432/db"``, ...
+    busy_timeout : float
+        Seconds an SQLite writer waits for the lock before the retry loop takes over.
+    max_attempts : int
+        Attempts per transaction on lock errors (exponential backoff with jitter).
+    engine_kwargs : dict, optional
+        Extra arguments for :func:`sqlalchemy.create_engine`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 30.0,
+        max_attempts: int = 12,
+        engine_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.max_attempts = int(max_attempts)
+        self._engine = make_engine(url, busy_timeout, engine_kwargs or {})
+        self.url = self._engine.url.render_as_string(hide_password=True)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        self._returning = bool(getattr(self._engine.dialect, "update_returning", False))
+        try:
+            self._run(lambda conn: meta.create_all(conn), write=True, ddl=True)
+        except exc.SQLAlchemyError as err:
+            self._engine.dispose()
+            raise StorageError(f"cannot open the study storage {self.url}: {reason(err)}") from err
+
+    # -- plumbing --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _tx(self, write: bool) -> Iterator[sa.Connection]:
+        with self._engine.connect() as conn:
+            if self._sqlite:
+                conn.execution_options(calipers_begin="IMMEDIATE" if write else "DEFERRED")
+            with conn.begin():
+                yield conn
+
+    def _run(self, fn: Callable[[sa.Connection], T], write: bool = True, ddl: bool = False) -> T:
+        delay = 0.005
+        for attempt in range(self.max_attempts):
+            try:
+                with self._tx(write) as conn:
+                    return fn(conn)
+            except exc.SQLAlchemyError as err:
+                retry = transient(err) or (
+                    ddl and "already exists" in str(err).lower()
+                )  # tables created concurrently by another process
+                if not retry or attempt == self.max_attempts - 1:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _bump(self, conn: sa.Connection, study_id: int, number: bool = False) -> tuple[int, int]:
+        """Increment the study's seq (and next_number); return ``(seq, number)``."""
+        values: dict[str, Any] = {"seq": studies.c.seq + 1}
+        if number:
+            values["next_number"] = studies.c.next_number + 1
+        stmt = studies.update().where(studies.c.study_id == study_id).values(**values)
+        if self._returning:
+            row = conn.execute(stmt.returning(studies.c.seq, studies.c.next_number)).one()
+        else:
+            conn.execute(stmt)
+            row = conn.execute(
+                sa.select(studies.c.seq, studies.c.next_number).where(
+                    studies.c.study_id == study_id
+                )
+            ).one()
+        return int(row[0]), int(row[1]) - 1
+
+    # -- studies ---------------------------------------------------------------------
+    def create_study(self, name, direction, space, searcher):
+        def fn(conn):
+            found = conn.execute(
+                sa.select(studies.c.study_id).where(studies.c.study_name == name)
+            ).first()
+            if found is not None:
+                raise duplicate_study(name, self.url)
+            result = conn.execute(
+                studies.insert().values(
+                    study_name=name,
+                    direction=direction,
+                    space=dumps(space),
+                    searcher=dumps(searcher),
+                    next_number=0,
+                    seq=0,
+                    created=time.time(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+        try:
+            study_id = self._run(fn)
+        except exc.IntegrityError:  # created by another process in between
+            raise duplicate_study(name, self.url) from None
+        return StudyInfo(study_id, name, direction, json.loads(dumps(space)), dict(searcher))
+
+    def get_study(self, name):
+        row = self._run(
+            lambda conn: conn.execute(
+                sa.select(studies).where(studies.c.study_name == name)
+            ).first(),
+            write=False,
+        )
+        if row is None:
+            raise unknown_study(name, self.study_names(), self.url)
+        return StudyInfo(
+            int(row.study_id),
+            row.study_name,
+            row.direction,
+            json.loads(row.space),
+            json.loads(row.searcher),
+        )
+
+    def study_names(self):
+        rows = self._run(
+            lambda conn: conn.execute(sa.select(studies.c.study_name)).scalars().all(),
+            write=False,
+        )
+        return sorted(rows)
+
+    def delete_study(self, name):
+        study_id = self.get_study(name).study_id
+
+        def fn(conn):
+            ids = sa.select(trials.c.trial_id).where(trials.c.study_id == study_id)
+            conn.execute(values_t.delete().where(values_t.c.trial_id.in_(ids)))
+            conn.execute(attrs_t.delete().where(attrs_t.c.trial_id.in_(ids)))
+            conn.execute(trials.delete().where(trials.c.study_id == study_id))
+            conn.execute(studies.delete().where(studies.c.study_id == study_id))
+
+        self._run(fn)
+
+    # -- trials ----------------------------------------------------------------------
+    def _insert_trial(self, conn, study_id, now, params, state, retries) -> tuple[int, int]:
+        seq, number = self._bump(conn, study_id, number=True)
+        running = state == TrialState.RUNNING
+        result = conn.execute(
+            trials.insert().values(
+                study_id=study_id,
+                number=number,
+                state=TrialState(state).value,
+                params=None if params is None else dumps(params),
+                start=now if running else None,
+                heartbeat=now if running else None,
+                retries=retries,
+                seq=seq,
+            )
+        )
+        return int(result.inserted_primary_key[0]), number
+
+    def create_trial(self, study_id, now, params=None, state=TrialState.RUNNING, retries=0):
+        return self._run(
+            lambda conn: self._insert_trial(conn, study_id, now, params, state, retries)
+        )
+
+    def _touch(self, study_id: int, write: Callable) -> Any:
+        """Run ``write(conn, seq)`` after bumping the study's seq (taking its row lock)."""
+
+        def fn(conn):
+            seq, _ = self._bump(conn, study_id)
+            return write(conn, seq)
+
+        return self._run(fn)
+
+    def set_trial_params(self, study_id, trial_id, params):
+        self._touch(
+            study_id,
+            lambda conn, seq: conn.execute(
+                trials.update()
+                .where(trials.c.trial_id == trial_id)
+                .values(params=dumps(params), seq=seq)
+            ),
+        )
+
+    def claim_waiting(self, study_id, now):
+        def fn(conn):
+            while True:
+                row = conn.execute(
+                    sa.select(trials.c.trial_id, trials.c.number, trials.c.params)
+                    .where(trials.c.study_id == study_id, trials.c.state == "WAITING")
+                    .order_by(trials.c.number)
+                    .limit(1)
+                ).first()
+                if row is None:
+                    return None
+                seq, _ = self._bump(conn, study_id)
+                done = conn.execute(
+                    trials.update()
+                    .where(trials.c.trial_id == row.trial_id, trials.c.state == "WAITING")
+                    .values(state="RUNNING", start=now, heartbeat=now, seq=seq)
+                )
+                if done.rowcount == 1:
+                    return int(row.trial_id), int(row.number), json.loads(row.params or "{}")
+
+        return self._run(fn)
+
+    def finish_trial(self, study_id, trial_id, state, value, fail_reason, now):
+        def write(conn, seq):
+            done = conn.execute(
+                trials.update()
+                .where(trials.c.trial_id == trial_id, trials.c.state == "RUNNING")
+                .values(
+                    state=TrialState(state).value,
+                    value=value,
+                    fail_reason=fail_reason,
+                    complete=now,
+                    seq=seq,
+                )
+            )
+            if done.rowcount != 1:  # finished before: undo the seq bump with the rest
+                raise _AlreadyFinished
+            return True
+
+        try:
+            return self._touch(study_id, write)
+        except _AlreadyFinished:
+            return False
+
+    def report(self, study_id, trial_id, step, value):
+        def write(conn, seq):
+            key = (values_t.c.trial_id == trial_id) & (values_t.c.step == step)
+            done = conn.execute(values_t.update().where(key).values(value=_nan_to_none(value)))
+            if done.rowcount == 0:
+                conn.execute(
+                    values_t.insert().values(
+                        trial_id=trial_id, step=step, value=_nan_to_none(value)
+                    )
+                )
+            conn.execute(trials.update().where(trials.c.trial_id == trial_id).values(seq=seq))
+
+        self._touch(study_id, write)
+
+    def set_user_attr(self, study_id, trial_id, key, value):
+        text = dumps(value)
+
+        def write(conn, seq):
+            where = (attrs_t.c.trial_id == trial_id) & (attrs_t.c.key == key)
+            done = conn.execute(attrs_t.update().where(where).values(value=text))
+            if done.rowcount == 0:
+                conn.execute(attrs_t.insert().values(trial_id=trial_id, key=key, value=text))
+            conn.execute(trials.update().where(trials.c.trial_id == trial_id).values(seq=seq))
+
+        self._touch(study_id, write)
+
+    def heartbeat(self, trial_ids, now):
+        if not trial_ids:
+            return
+        self._run(
+            lambda conn: conn.execute(
+                trials.update()
+                .where(trials.c.trial_id.in_(list(trial_ids)), trials.c.state == "RUNNING")
+                .values(heartbeat=now)
+            )
+        )
+
+    def read_trials(self, study_id, since):
+        def fn(conn):
+            seq = int(
+                conn.execute(
+                    sa.select(studies.c.seq).where(studies.c.study_id == study_id)
+                ).scalar_one()
+            )
+            if seq <= since:
+                return [], seq
+            changed = (trials.c.study_id == study_id) & (trials.c.seq > since)
+            ids = sa.select(trials.c.trial_id).where(changed)
+            values: dict[int, dict[int, float]] = {}
+            for tid, step, val in conn.execute(
+                sa.select(values_t).where(values_t.c.trial_id.in_(ids))
+            ):
+                values.setdefault(tid, {})[int(step)] = math.nan if val is None else val
+            attrs: dict[int, dict[str, Any]] = {}
+            for tid, key, val in conn.execute(
+                sa.select(attrs_t).where(attrs_t.c.trial_id.in_(ids))
+            ):
+                attrs.setdefault(tid, {})[key] = json.loads(val)
+            out = [
+                FrozenTrial(
+                    number=int(r.number),
+                    params=json.loads(r.params) if r.params else {},
+                    value=r.value,
+                    state=TrialState(r.state),
+                    start=r.start,
+                    complete=r.complete,
+                    intermediate_values=dict(sorted(values.get(r.trial_id, {}).items())),
+                    user_attrs=attrs.get(r.trial_id, {}),
+                    fail_reason=r.fail_reason,
+                    trial_id=int(r.trial_id),
+                )
+                for r in conn.execute(sa.select(trials).where(changed).order_by(trials.c.seq))
+            ]
+            return out, seq
+
+        return self._run(fn, write=False)
+
+    def fail_stale(self, study_id, grace, now, max_retries):
+        stale = (
+            (trials.c.study_id == study_id)
+            & (trials.c.state == "RUNNING")
+            & (trials.c.heartbeat < now - grace)
+        )
+        any_stale = self._run(
+            lambda conn: conn.execute(sa.select(trials.c.trial_id).where(stale).limit(1)).first(),
+            write=False,
+        )
+        if any_stale is None:
+            return []
+
+        def fn(conn):
+            failed = []
+            rows = conn.execute(
+                sa.select(trials.c.trial_id, trials.c.number, trials.c.params, trials.c.retries)
+                .where(stale)
+                .order_by(trials.c.number)
+            ).all()
+            for row in rows:
+                seq, _ = self._bump(conn, study_id)
+                done = conn.execute(
+                    trials.update()
+                    .where(stale & (trials.c.trial_id == row.trial_id))
+                    .values(state="FAILED", complete=now, fail_reason=HEARTBEAT_LOST, seq=seq)
+                )
+                if done.rowcount != 1:
+                    continue
+                failed.append(int(row.number))
+                if row.params is not None and row.retries < max_retries:
+                    self._insert_trial(
+                        conn, study_id, now, json.loads(row.params), TrialState.WAITING,
+                        row.retries + 1,
+                    )
+            return failed
+
+        return self._run(fn)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine (e.g. to attach event listeners)."""
+        return self._engine
+
+
+class _AlreadyFinished(Exception):
+    pass
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
