@@ -16,6 +16,11 @@ the arrays at all: it hands the whole ``update`` call to
 :meth:`Backend.map_update`, which updates an empty clone of the metric per
 partition and merges the partition states into the metric.
 :func:`partitioned_backend` finds the backend that claims a call's arguments.
+
+A backend may also be *native* (:attr:`Backend.native`): it keeps a metric's state
+where its arrays live (torch: on the tensors' device) and updates it there
+(:meth:`Backend.native_update`), folding it into the host state only when the host
+needs it. :func:`native_backend` finds the native backend that claims a call's arguments.
 """
 
 from __future__ import annotations
@@ -29,7 +34,18 @@ import numpy as np
 
 import calipers
 
-__all__ = ["Backend", "NumpyBackend", "backend_for", "partitioned_backend"]
+__all__ = [
+    "Backend",
+    "NumpyBackend",
+    "backend_for",
+    "distributed_backend",
+    "native_backend",
+    "native_state",
+    "partitioned_backend",
+    ]
+
+#: Attribute of a metric (or Suite) that holds a native backend's device state.
+NATIVE_ATTR = "_native"
 
 # Exact types that only numpy can mean; checked first so that the common case does
 # not load the plugin registry or ask every plugin backend.
@@ -60,9 +76,31 @@ class Backend(abc.ABC):
     partition leaves ``metric`` unchanged. A backend that is not partitioned
     (the default) is served by :meth:`to_numpy`.
 
-    Later versions may add optional methods that run metric or optimizer kernels
-    natively on the backend's arrays (for instance keeping a metric's state on a
-    GPU); a backend that does not define them is served by :meth:`to_numpy`.
+    Optional capability, native updates: a backend that can keep a metric's state
+    where its arrays live (torch tensors on a GPU) sets :attr:`native` to ``True``
+    and implements :meth:`native_update`. Every metric's ``update`` (and
+    :class:`calipers.metrics.Suite`'s) routes a call with an argument this backend
+    claims to ``native_update(metric, args, kwargs)``; a ``False`` return (a metric
+    or input it has no kernel for) falls back to :meth:`to_numpy` and the host path.
+    Its contract:
+
+    - Device state. It is an object stored in the metric's ``_native`` attribute
+      (:data:`NATIVE_ATTR`) next to the host state, with three methods:
+      ``flush(metric)`` folds the device state into the host state (a few small
+      device-to-host copies) and empties it, raising ``ValueError`` for batches
+      it refused since the last flush; ``discard()`` drops the device state
+      without folding it (``load_state_dict`` replaced the state); ``result(value)``
+      turns a value computed on the host into the backend's arrays.
+    - The host flushes it whenever it reads the state: ``compute`` (whose value
+      then goes through ``result``: a metric updated with tensors returns tensors),
+      ``state_dict``, ``merge`` (both sides), pickling / copying, ``n_samples`` and
+      ``sync``. ``reset`` deletes the device state (the metric is a host metric
+      again until its next native update). A numpy ``update`` adds to the host
+      state directly: states are sums, so the order of the two does not matter.
+    - The numbers equal the host path's on the same data, and a failed
+      ``native_update`` leaves both states unchanged.
+    - Optional distributed sync: a backend with :attr:`distributed` true implements
+      :meth:`sync`, which :meth:`calipers.metrics.Metric.sync` calls.
     """
 
     #: Registry name, e.g. ``"torch"``.
@@ -70,6 +108,11 @@ class Backend(abc.ABC):
     #: Whether the backend runs whole metric updates partition by partition
     #: (:meth:`map_update`); ``False``: its arrays are converted by :meth:`to_numpy`.
     partitioned: ClassVar[bool] = False
+    #: Whether the backend updates metric states where its arrays live
+    #: (:meth:`native_update`); ``False``: its arrays are converted by :meth:`to_numpy`.
+    native: ClassVar[bool] = False
+    #: Whether :meth:`sync` merges metric states across processes.
+    distributed: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -117,6 +160,33 @@ class Backend(abc.ABC):
             f"backend {cls.name!r} is not partitioned: its arrays reach metrics "
             "through to_numpy"
         )
+
+    @classmethod
+    def native_update(cls, metric: Any, args: tuple[Any, ...],
+                      kwargs: Mapping[str, Any]) -> bool:
+        """Run ``metric.update(*args, **kwargs)`` on the backend's own device.
+
+        Only called on a backend with :attr:`native` true, when it claims at least
+        one of the arguments. Returns ``True`` when the update was done (the device
+        state lives in ``metric._native``, see the class docstring), ``False`` to
+        have the host run its own path (arrays converted by :meth:`to_numpy`).
+        This base returns ``False``.
+        """
+        return False
+
+    @classmethod
+    def sync(cls, metric: Any, group: Any = None) -> Any:
+        """Merge ``metric``'s state over every process of ``group``; return ``metric``.
+
+        Only on a backend with :attr:`distributed` true: afterwards every process
+        holds the state of all of them.
+
+        Raises
+        ------
+        NotImplementedError
+            From this base: the backend has no distributed sync.
+        """
+        raise NotImplementedError(f"backend {cls.name!r} has no distributed sync")
 
 
 class NumpyBackend(Backend):
@@ -236,3 +306,48 @@ def partitioned_backend(values: Iterable[Any]) -> type[Backend] | None:
                 found = backend
                 break
     return found
+
+
+def native_backend(values: Iterable[Any]) -> type[Backend] | None:
+    """Return the first native backend that claims any of ``values``, or ``None``.
+
+    Values of an exact type in :data:`PLAIN_TYPES` are skipped without asking any
+    backend (numpy input never loads the plugin registry).
+    """
+    backends: list[type[Backend]] | None = None
+    for x in values:
+        if type(x) in PLAIN_TYPES:
+            continue
+        if backends is None:
+            from calipers import plugins
+
+            backends = [b for b in plugins.classes("backend") if b.native]
+            if not backends:
+                return None
+        for backend in backends:
+            if backend.accepts(x):
+                return backend
+    return None
+
+
+def native_state(obj: Any) -> Any:
+    """The native backend's device state of a metric (or Suite), or ``None``."""
+    return obj.__dict__.get(NATIVE_ATTR)
+
+
+def distributed_backend(obj: Any) -> type[Backend]:
+    """The backend that syncs ``obj``: the owner of its device state, else the one
+    distributed backend installed. ``RuntimeError`` when there is none."""
+    acc = native_state(obj)
+    owner = getattr(acc, "backend", None)
+    if owner is not None and owner.distributed:
+        return owner
+    from calipers import plugins
+
+    found = [b for b in plugins.classes("backend") if b.distributed]
+    if not found:
+        raise RuntimeError(
+            "sync needs a distributed backend and none is installed: "
+            "pip install 'calipers[torch]' (torch.distributed)"
+        )
+    return found[0]

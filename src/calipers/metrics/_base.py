@@ -9,15 +9,18 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from calipers.backends import PLAIN_TYPES, partitioned_backend
+from calipers.backends import NATIVE_ATTR, PLAIN_TYPES, native_backend, partitioned_backend
 
 
 def _route_partitioned(update: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a metric's ``update`` so that partitioned arrays (dask) go to their backend.
+    """Wrap a metric's ``update`` so that partitioned arrays (dask) and native arrays
+    (torch tensors) go to their backend.
 
     Calls whose arguments all have an exact type in
     :data:`calipers.backends.PLAIN_TYPES` (numpy input, options) run ``update``
-    directly, without any registry lookup.
+    directly, without any registry lookup. A native backend that declines the call
+    (:meth:`~calipers.backends.Backend.native_update` returns ``False``) leaves it to
+    ``update``, which converts the arrays with ``to_numpy``.
     """
     if getattr(update, "__calipers_routed__", False):
         return update
@@ -33,13 +36,55 @@ def _route_partitioned(update: Callable[..., Any]) -> Callable[..., Any]:
                     break
             else:
                 return update(self, *args, **kwargs)
-        backend = partitioned_backend((*args, *kwargs.values()))
-        if backend is None:
-            return update(self, *args, **kwargs)
-        return backend.map_update(self, args, kwargs)
+        values = (*args, *kwargs.values())
+        backend = partitioned_backend(values)
+        if backend is not None:
+            return backend.map_update(self, args, kwargs)
+        backend = native_backend(values)
+        if backend is not None and backend.native_update(self, args, kwargs):
+            return None
+        return update(self, *args, **kwargs)
 
     routed.__calipers_routed__ = True  # type: ignore[attr-defined]
     return routed
+
+
+def flush_native(obj: Any) -> None:
+    """Fold ``obj``'s device state (a native backend's, if any) into its host state."""
+    acc = obj.__dict__.get(NATIVE_ATTR)
+    if acc is not None:
+        with obj._lock:
+            acc.flush(obj)
+
+
+def drop_native(obj: Any, fold: bool) -> None:
+    """Forget ``obj``'s device state: entirely (``reset``), or only its contents,
+    keeping the device it returns results on (``load_state_dict``: ``fold=False``)."""
+    if fold:
+        obj.__dict__.pop(NATIVE_ATTR, None)
+        return
+    acc = obj.__dict__.get(NATIVE_ATTR)
+    if acc is not None:
+        acc.discard()
+
+
+def native_result(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a method that reads the state (``compute``...): with a native backend's
+    device state, fold it in first and return the value as that backend's arrays."""
+    if getattr(method, "__calipers_native__", False):
+        return method
+
+    @functools.wraps(method)
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        acc = self.__dict__.get(NATIVE_ATTR)
+        if acc is None:
+            return method(self, *args, **kwargs)
+        with self._lock:
+            acc.flush(self)
+            return acc.result(method(self, *args, **kwargs))
+
+    wrapped.__calipers_native__ = True  # type: ignore[attr-defined]
+    return wrapped
 
 
 class Locked:
@@ -49,6 +94,7 @@ class Locked:
     _lock: threading.RLock
 
     def __getstate__(self) -> dict[str, Any]:
+        flush_native(self)  # a copy or pickle carries the whole state on the host
         state = self.__dict__.copy()
         state.pop("_lock", None)
         return state
@@ -77,10 +123,18 @@ class Metric(Locked, abc.ABC):
     updates an :meth:`empty_clone` per partition and merges them in, with the same
     numbers as in memory. The base class wraps each subclass's ``update`` for this
     at class creation; numpy input takes the direct path (exact type checks only).
+
+    Native arrays: a backend with native updates (torch: see
+    :class:`calipers.backends.Backend`) may keep the state on its device; then the
+    methods named in :attr:`_native_results` (``compute``) return its arrays, and
+    :meth:`sync` merges the state across processes.
     """
 
     #: Registry name, e.g. ``"f1"``.
     name: ClassVar[str] = ""
+    #: Methods that read the state and return values: wrapped at class creation so
+    #: that a native backend's device state is folded in and the value converted.
+    _native_results: ClassVar[tuple[str, ...]] = ("compute",)
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -90,6 +144,10 @@ class Metric(Locked, abc.ABC):
         update = cls.__dict__.get("update")
         if callable(update) and not getattr(update, "__isabstractmethod__", False):
             cls.update = _route_partitioned(update)  # type: ignore[method-assign]
+        for name in cls._native_results:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "__isabstractmethod__", False):
+                setattr(cls, name, native_result(method))
 
     # -- to implement ------------------------------------------------------
     @abc.abstractmethod
@@ -151,7 +209,31 @@ class Metric(Locked, abc.ABC):
             with other._lock:
                 snapshot = copy.deepcopy(other)
             with self._lock:
+                flush_native(self)
                 self._merge_state(snapshot)
+        return self
+
+    def sync(self, group: Any = None) -> Metric:
+        """Merge this metric's state over the processes of a distributed job.
+
+        Every process calls it; afterwards each holds the state of all of them
+        (as if one metric had seen every process's data). Delegated to the backend
+        that holds the metric's device state (torch: over ``torch.distributed``),
+        else to the installed distributed backend.
+
+        Parameters
+        ----------
+        group : optional
+            The backend's process group (torch: a ``ProcessGroup``); ``None``: all.
+
+        Raises
+        ------
+        RuntimeError
+            If no distributed backend is installed, or it is not initialized.
+        """
+        from calipers.backends import distributed_backend
+
+        distributed_backend(self).sync(self, group)
         return self
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Metric:
@@ -206,6 +288,7 @@ class OptionsMetric(Metric):
 
     def reset(self) -> None:
         with self._lock:
+            drop_native(self, fold=True)
             self._state.reset()
 
     def _merge_state(self, other: Metric) -> None:
@@ -215,6 +298,7 @@ class OptionsMetric(Metric):
 
     def state_dict(self) -> dict[str, Any]:
         with self._lock:
+            flush_native(self)
             return {"name": self.name, "options": self.options,
                     "state": self._state.state_dict()}
 
@@ -223,11 +307,13 @@ class OptionsMetric(Metric):
         fresh = self._new_state()
         fresh.load_state_dict(state["state"])
         with self._lock:
+            drop_native(self, fold=False)
             self._state = fresh
 
     @property
     def n_samples(self) -> int:
         """Number of samples seen so far."""
+        flush_native(self)
         return self._state.n
 
     def __repr__(self) -> str:

@@ -80,6 +80,8 @@ class ScoreMetric(OptionsMetric):
     default_average: ClassVar[str] = "macro"
     #: Whether ``bins=`` is supported.
     binnable: ClassVar[bool] = True
+    #: Value methods that fold a device state in and return the backend's arrays.
+    _native_results: ClassVar[tuple[str, ...]] = ("compute", "bounds", "error_bound")
 
     def __init__(self, task: str = "binary", *, num_classes: int | None = None,
                  num_labels: int | None = None, average: str | None = None,

@@ -7,7 +7,14 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from calipers.metrics._base import Locked, Metric, _route_partitioned
+from calipers.metrics._base import (
+    Locked,
+    Metric,
+    _route_partitioned,
+    drop_native,
+    flush_native,
+    native_result,
+)
 from calipers.metrics._confusion_metric import ConfusionMetric
 from calipers.metrics._state import ConfusionState, check_task
 
@@ -132,6 +139,7 @@ class Suite(Locked):
         with self._lock:
             self._state.update(y_true, y_pred, sample_weight)
 
+    @native_result
     def compute(self) -> dict[str, Any]:
         """Every metric's value, keyed by name (name[options] when a name repeats)."""
         with self._lock:
@@ -147,25 +155,36 @@ class Suite(Locked):
                     other.keys != self.keys:
                 raise ValueError("cannot merge suites with different metrics or options")
             with other._lock:
+                flush_native(other)
                 snapshot = copy.deepcopy(other._state)
             with self._lock:
+                flush_native(self)
                 self._state.merge(snapshot)
         return self
 
     def reset(self) -> None:
         with self._lock:
+            drop_native(self, fold=True)
             self._state.reset()
 
     @property
     def n_samples(self) -> int:
+        flush_native(self)
         return self._state.n
 
+    def sync(self, group: Any = None) -> Suite:
+        """Merge the suite's state over a distributed job (see :meth:`Metric.sync`)."""
+        return Metric.sync(self, group)  # type: ignore[arg-type]
+
     def state_dict(self) -> dict[str, Any]:
+        flush_native(self)
         return {"metrics": [m.state_dict()["options"] | {"name": m.name} for m in self.metrics],
                 "state": self._state.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._state.load_state_dict(state["state"])
+        with self._lock:
+            self._state.load_state_dict(state["state"])
+            drop_native(self, fold=False)
 
 
     def __repr__(self) -> str:
