@@ -241,7 +241,8 @@ class CoreStep:
             return out
         sparse = any(p.grad.is_sparse for p in params)
         fused = self._has_fused and not sparse and all(
-            p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params
+            p.device.type in _FUSED_DEVICES and p.is_floating_point() and self._same_strides(p)
+            for p in params
         )
         if fused:
             out["fused"] = True
@@ -258,6 +259,13 @@ class CoreStep:
         if isinstance(group["lr"], torch.Tensor) and lr is not None and not fused:
             out["lr"] = lr  # torch's foreach path refuses a tensor lr without capturable
         return out
+
+    def _same_strides(self, p: torch.Tensor) -> bool:
+        # torch's fused kernels walk the memory of param, grad and state in step: with
+        # other strides (a transposed grad, say) they pair the wrong elements
+        tensors = [p.grad, *(v for v in self.state.get(p, {}).values()
+                             if isinstance(v, torch.Tensor) and v.shape == p.shape)]
+        return all(t.stride() == p.stride() for t in tensors)
 
     def _torch_step(self, groups: list[dict[str, Any]]) -> None:
         saved = self.param_groups
