@@ -160,8 +160,9 @@ def _refused_message(refused: np.ndarray, valid: str) -> str:
                     for c, reason in zip(refused[:-1], _kernels.REASONS, strict=True) if c)
     return (
         f"{_batches(int(refused[-1]))} refused on the device and not counted ({why}); "
-        "the state holds the other batches. Call calipers_torch.set_eager_checks(True) to raise at the update "
-        "that passes a bad batch (it reads a flag back from the device per update)."
+        "the state holds the other batches. Call calipers_torch.set_eager_checks(True) "
+        "to raise at the update that passes a bad batch (it reads a flag back from the "
+        "device per update)."
     )
 
 
