@@ -56,7 +56,7 @@ def make_engine(url: str, busy_timeout: float, kwargs: dict[str, Any]) -> sa.Eng
             f"{url!r} is not a database URL; use an SQLAlchemy URL such as {_KNOWN}"
         ) from err
     backend = parsed.get_backend_name()
-    if backend == "postgresql" and parsed.get_driver_name() == "psycopg2":
+    if backend == "postgresql" and "+" not in parsed.drivername:
         # plain postgresql:// means psycopg2; calipers' extra installs psycopg (3)
         if not _has("psycopg2") and _has("psycopg"):
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -78,14 +78,14 @@ def make_engine(url: str, busy_timeout: float, kwargs: dict[str, Any]) -> sa.Eng
             f"sqlite, postgresql, mysql, mariadb, mssql, oracle (e.g. {_KNOWN})"
         ) from err
     except ImportError as err:
-        module, pip = _DRIVERS.get(backend, (err.name or parsed.drivername, "pip install it"))
+        module = err.name or parsed.drivername
+        if backend == "postgresql" and module == "psycopg":
+            raise MissingExtraError("psycopg", "postgres", f"storage {url!r}") from err
+        pip = _DRIVERS.get(backend, (module, f"pip install {module}"))[1]
         if backend == "postgresql":
-            raise MissingExtraError(
-                err.name or module, "postgres", f"storage {parsed.drivername!r}"
-            ) from err
+            pip = f"pip install {module}, or use postgresql+psycopg:// and {pip}"
         raise StorageError(
-            f"the database driver for {parsed.drivername!r} is not installed "
-            f"({err}); {pip}"
+            f"the database driver {module!r} for {parsed.drivername!r} is not installed; {pip}"
         ) from err
     if backend == "sqlite":
         _sqlite_events(engine, busy_timeout)
@@ -105,7 +105,7 @@ def _check_sqlite_path(parsed: sa.engine.URL) -> None:
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(folder):
         raise StorageError(
-            f"cannot create the SQLite database {path!r}: folder {folder!r} does not exist"
+            f"cannot create the SQLite database {path!r}: {folder!r} is not an existing folder"
         )
     target = path if os.path.exists(path) else folder
     if not os.access(target, os.W_OK):

@@ -17,6 +17,7 @@ import abc
 import copy
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,6 +204,8 @@ class InMemoryStorage(Storage):
         self._seq: dict[int, int] = {}
         self._trials: dict[int, list[dict[str, Any]]] = {}  # study_id -> records
         self._where: dict[int, tuple[int, int]] = {}  # trial_id -> (study_id, index)
+        # study_id -> trial ids, least recently changed first (reads walk it backwards)
+        self._order: dict[int, OrderedDict[int, None]] = {}
         self._next_trial_id = 0
 
     # -- studies ---------------------------------------------------------------------
@@ -215,6 +218,7 @@ class InMemoryStorage(Storage):
             self._studies[name] = info
             self._seq[study_id] = 0
             self._trials[study_id] = []
+            self._order[study_id] = OrderedDict()
             return info
 
     def get_study(self, name):
@@ -233,11 +237,15 @@ class InMemoryStorage(Storage):
             info = self.get_study(name)
             del self._studies[name]
             self._trials[info.study_id] = []
+            self._order[info.study_id] = OrderedDict()
 
     # -- trials ----------------------------------------------------------------------
     def _bump(self, study_id: int, record: dict[str, Any]) -> None:
         self._seq[study_id] += 1
         record["seq"] = self._seq[study_id]
+        order = self._order[study_id]
+        order[record["trial_id"]] = None
+        order.move_to_end(record["trial_id"])
 
     def _record(self, trial_id: int) -> tuple[int, dict[str, Any]]:
         study_id, index = self._where[trial_id]
@@ -315,10 +323,13 @@ class InMemoryStorage(Storage):
 
     def read_trials(self, study_id, since):
         with self._lock:
-            out = [
-                _freeze(r) for r in self._trials[study_id] if r["seq"] > since
-            ]
-            return out, self._seq[study_id]
+            out = []
+            for trial_id in reversed(self._order[study_id]):
+                record = self._record(trial_id)[1]
+                if record["seq"] <= since:
+                    break
+                out.append(_freeze(record))
+            return out[::-1], self._seq[study_id]
 
     def fail_stale(self, study_id, grace, now, max_retries):
         with self._lock:

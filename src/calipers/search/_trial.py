@@ -90,7 +90,7 @@ class FrozenTrial:
     def duration(self) -> _dt.timedelta | None:
         if self.start is None or self.complete is None:
             return None
-        return _dt.timedelta(seconds=self.complete - self.start)
+        return self.datetime_complete - self.datetime_start  # type: ignore[operator]
 
 
 class TrialSink(Protocol):

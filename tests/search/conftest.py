@@ -1,0 +1,153 @@
+"""Fixtures of the study / storage tests: storages of every kind, a throwaway
+PostgreSQL server, and stand-in searchers."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+from calipers.search import Searcher
+
+PG_SKIP = (
+    "PostgreSQL storage tests skipped: {}. Install Debian's server package "
+    "(`apt-get install postgresql`; .ci/run does this) to run them."
+)
+
+
+def _pg_bindir() -> str | None:
+    for tool in ("pg_ctl", "initdb"):
+        found = shutil.which(tool)
+        if found is None:
+            break
+    else:
+        return os.path.dirname(os.path.realpath(shutil.which("pg_ctl")))
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        bindir = out.stdout.strip()
+        if out.returncode == 0 and os.path.exists(os.path.join(bindir, "pg_ctl")):
+            return bindir
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return os.path.dirname(candidates[-1]) if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a PostgreSQL server started for this test session on 127.0.0.1."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip(PG_SKIP.format("psycopg is missing (pip install 'calipers[postgres]')"))
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip(PG_SKIP.format("no initdb/pg_ctl on PATH, via pg_config or in /usr/lib"))
+    root = tempfile.mkdtemp(prefix="calipers-pg-")
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip(PG_SKIP.format("running as root and there is no 'postgres' user"))
+        os.chown(root, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, log, port = os.path.join(root, "data"), os.path.join(root, "log"), _free_port()
+
+    def run(*cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run(prefix + list(cmd), capture_output=True, text=True, timeout=120)
+
+    out = run(os.path.join(bindir, "initdb"), "-D", data, "-A", "trust", "-U", "postgres",
+              "-E", "UTF8", "--no-sync")
+    if out.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(PG_SKIP.format(f"initdb failed: {out.stderr.strip()[:300]}"))
+    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    out = run(os.path.join(bindir, "pg_ctl"), "-D", data, "-l", log, "-o", opts, "-w", "start")
+    if out.returncode != 0:
+        text = open(log).read()[-500:] if os.path.exists(log) else out.stderr
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(PG_SKIP.format(f"the server did not start: {text.strip()}"))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(os.path.join(bindir, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def storage_url(request, tmp_path):
+    """None (in memory), a fresh SQLite file, or the session's PostgreSQL server."""
+    if request.param == "memory":
+        return None
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """A persistent storage URL: a fresh SQLite file or the PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def study_name() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+class StandInRandom(Searcher):
+    """Random sampling by trial number (until S1's ``random`` is registered)."""
+
+    name = "test-standin-random"
+    adaptive = False
+
+    def _propose(self, number):
+        return self.space.sample(self.trial_rng(number))
+
+
+class StandInAdaptive(Searcher):
+    """Adaptive: proposals depend on how many values were told (a test probe)."""
+
+    name = "test-standin-adaptive"
+    adaptive = True
+
+    def __init__(self, space, seed=None, **options):
+        super().__init__(space, seed, **options)
+        self.seen_at_ask: dict[int, int] = {}
+
+    def _propose(self, number):
+        self.seen_at_ask[number] = len(self.told)
+        rng = self.trial_rng(number)
+        params = self.space.sample(rng)
+        if self.told:  # move toward the best told point: depends on told values
+            best = min(self.told, key=lambda pv: pv[1])[0]
+            params = {k: (best[k] if rng.random() < 0.5 else v) for k, v in params.items()}
+        return params
+
+
+class PruneAbove(StandInRandom):
+    """Prunes a trial whose reported (minimized) value exceeds ``limit``."""
+
+    name = "test-prune-above"
+
+    def __init__(self, space, seed=None, limit=1.0):
+        super().__init__(space, seed)
+        self.limit = limit
+
+    def should_prune(self, number, step, value, history):
+        assert history[number][step] == value
+        return value > self.limit
