@@ -13,6 +13,9 @@ default scheduler; the partition states are merged in a tree on the cluster and 
 one resulting state is merged into the metric. A failure in any partition leaves the
 metric unchanged.
 
+Tuning: ``study.optimize(objective, n_trials=..., executor=DaskExecutor(client))``
+runs each trial as a dask task (see :mod:`calipers_dask._study`).
+
 The entry point exists whether or not dask is installed, so this module imports
 without dask: ``__calipers_requires__`` lets the host see (with ``find_spec``, no
 import) that dask is missing and list the plugin as unavailable with
@@ -34,8 +37,9 @@ import numpy as np
 
 import calipers
 from calipers.backends import Backend
+from calipers_dask._study import DaskExecutor, dask_executor
 
-__all__ = ["DaskBackend", "register_backend"]
+__all__ = ["DaskBackend", "DaskExecutor", "dask_executor", "register_backend"]
 
 #: module -> calipers extra that installs it (read by the plugin host).
 __calipers_requires__ = {"dask": "dask"}
