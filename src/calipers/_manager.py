@@ -39,6 +39,7 @@ DISABLE_ENV = "CALIPERS_DISABLE_PLUGINS"
 BUILTIN_MODULES: tuple[tuple[str, str], ...] = (
     ("calipers.metrics", "calipers.metrics._builtin"),
     ("calipers.backends", "calipers.backends"),
+    ("calipers.search", "calipers.search._builtin"),
 )
 #: Plugin statuses, from good to bad.
 STATUSES = ("ok", "conflict", "unavailable", "broken")

@@ -79,3 +79,28 @@ def spaces(draw, grid_only=False, conditional=True, max_params=5):
     # shuffle insertion order: the space must put parents first by itself
     names = draw(st.permutations(list(params)))
     return SearchSpace({k: params[k] for k in names})
+
+
+@st.composite
+def plain_grids(draw):
+    """(space, param_grid) pairs of unconditional Categorical / Int parameters."""
+    n = draw(st.integers(1, 4))
+    names = draw(
+        st.lists(st.text("abcxyz_", min_size=1, max_size=4), min_size=n, max_size=n, unique=True)
+    )
+    space, grid = {}, {}
+    for name in names:
+        if draw(st.booleans()):
+            low, step = draw(st.integers(-5, 5)), draw(st.integers(1, 3))
+            high = low + step * draw(st.integers(1, 3))
+            space[name] = Int(low, high, step=step)
+            grid[name] = list(range(low, high + 1, step))
+        else:
+            choices = draw(
+                st.lists(
+                    CHOICE, min_size=1, max_size=3, unique_by=lambda c: (isinstance(c, bool), c)
+                )
+            )
+            space[name] = choices if draw(st.booleans()) else Categorical(choices)
+            grid[name] = choices
+    return SearchSpace(space), grid

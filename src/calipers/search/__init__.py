@@ -60,8 +60,9 @@ _LAZY: dict[str, str] = {
     "RandomSearcher": "calipers.search._random",
     "HalvingSearcher": "calipers.search._halving",
     **dict.fromkeys(("KFold", "StratifiedKFold", "check_cv"), "calipers.search._cv_split"),
-    **dict.fromkeys(("cross_validate", "cross_val_objective", "CrossValObjective"),
-                    "calipers.search._cv"),
+    **dict.fromkeys(
+        ("cross_validate", "cross_val_objective", "CrossValObjective"), "calipers.search._cv"
+    ),
     **dict.fromkeys(("get_scorer", "scorer_names"), "calipers.search._cv_scoring"),
 }
 
@@ -228,7 +229,12 @@ class Searcher:
 
         Returns whether a pending trial was dropped.
         """
-        return self._unpend(self._normalize(params), number) is not None
+        params = self._normalize(params)
+        found = self._unpend(params, number)
+        if found is None:
+            return False
+        self._forgotten(params, found)
+        return True
 
     @property
     def pending(self) -> list[dict[str, Any]]:
@@ -258,7 +264,11 @@ class Searcher:
         self._observe(params, value, number)
 
     def _restored(self, params: dict[str, Any], number: int) -> None:
-        """Hook: a stored trial was replayed (grid marks its point used)."""
+        """Hook: stored trial ``number`` was replayed (grid marks its point used);
+        called before it is recorded as pending or told."""
+
+    def _forgotten(self, params: dict[str, Any], number: int) -> None:
+        """Hook: pending trial ``number`` was forgotten (grid will ask it again)."""
 
     def should_prune(
         self,

@@ -251,6 +251,14 @@ class SearchSpace(Mapping[str, Param]):
             )
         return out
 
+    def key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A hashable identity of a validated assignment (equal assignments, equal
+        keys): ``(name, value)`` pairs, a categorical value as its choice index."""
+        return tuple(
+            (n, self._params[n].index(v) if isinstance(self._params[n], Categorical) else v)
+            for n, v in sorted(params.items())
+        )
+
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         """Draw one assignment with ``rng``: active parameters only.
 
