@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from calipers.cli._tune_data import is_classifier
-from calipers.cli._tune_run import TuneResult, default_scoring, format_summary
+from calipers.cli._tune_run import TuneResult, format_summary, scoring_label, scoring_of
 
 __all__ = ["RunReport", "evaluate_best"]
 
@@ -46,8 +46,8 @@ def evaluate_best(result: TuneResult, out: Path) -> RunReport:
             f"see `calipers study show {_db_hint(spec.storage)}` for the failures") from None
     model = _refit(result, best.params)
     classifier = is_classifier(result.estimator)
-    scoring = default_scoring(classifier, spec)
-    held_out_score = _held_out_score(model, data.X_test, data.y_test, scoring)
+    scoring = scoring_label(spec)
+    held_out_score = _held_out_score(model, data.X_test, data.y_test, scoring_of(spec))
 
     files = []
     pred_path = out / "predictions.csv"
@@ -110,10 +110,10 @@ def _refit(result: TuneResult, params: dict[str, Any]) -> Any:
     return model.fit(result.data.X_train, result.data.y_train)
 
 
-def _held_out_score(model: Any, X: np.ndarray, y: np.ndarray, scoring: str) -> float:
-    from calipers_sklearn import make_scorer
+def _held_out_score(model: Any, X: np.ndarray, y: np.ndarray, scoring: str | None) -> float:
+    from calipers.search._cv_scoring import check_scoring
 
-    return float(make_scorer(scoring)(model, X, y))
+    return float(check_scoring(scoring)(model, X, y))
 
 
 def _positive_proba(model: Any, X: np.ndarray) -> np.ndarray | None:

@@ -56,17 +56,23 @@ def _state(trial: Any) -> str:
 
 
 def finished_count(study: Any) -> int:
-    """Trials of ``study`` that count against the budget (COMPLETE, PRUNED, FAILED)."""
-    return sum(_state(t) in _SPENT for t in study.trials)
+    """Trials of ``study`` that count against the budget: COMPLETE, PRUNED and FAILED,
+    except those failed because their process died ("heartbeat lost": the study
+    enqueues their parameters again, and that re-run is the one that counts)."""
+    from calipers.search._storage import HEARTBEAT_LOST
+
+    return sum(_state(t) in _SPENT and t.fail_reason != HEARTBEAT_LOST for t in study.trials)
 
 
-def default_scoring(classifier: bool, spec: TuneSpec) -> str:
-    if spec.scoring:
-        return spec.scoring
-    if classifier:
-        return "accuracy"
-    raise SpecError(f"{spec.source}: 'scoring' is required for a regressor "
-                    "(a metric name whose greater values are better)")
+def scoring_of(spec: TuneSpec) -> str | None:
+    """The scoring name of ``spec``; ``None`` means the estimator's own ``score`` method
+    (accuracy for scikit-learn classifiers, R^2 for regressors)."""
+    return spec.scoring or None
+
+
+def scoring_label(spec: TuneSpec) -> str:
+    """How reports name the spec's scoring."""
+    return spec.scoring or "score"
 
 
 def tune(spec: TuneSpec, *, progress: bool | None = None, stream: IO[str] | None = None,
@@ -96,7 +102,9 @@ def tune(spec: TuneSpec, *, progress: bool | None = None, stream: IO[str] | None
     """
     import calipers
     from calipers import plugins
-    from calipers.search import KFold, StratifiedKFold, cross_val_objective
+    from calipers.search._cv import cross_val_objective
+    from calipers.search._cv_scoring import check_scoring
+    from calipers.search._cv_split import KFold, StratifiedKFold
 
     stream = sys.stderr if stream is None else stream
     estimator = make_estimator(spec)
@@ -106,14 +114,17 @@ def tune(spec: TuneSpec, *, progress: bool | None = None, stream: IO[str] | None
     if spec.searcher not in searchers:
         raise SpecError(f"{spec.source}: [searcher] name {spec.searcher!r} is not a "
                         f"registered searcher (registered: {', '.join(sorted(searchers))})")
-    scoring = default_scoring(classifier, spec)
+    try:
+        check_scoring(scoring_of(spec))
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{spec.source}: scoring: {exc}") from None
     data = load_data(spec, classifier)
     stratified = classifier if spec.stratified is None else spec.stratified
     splitter = StratifiedKFold if stratified else KFold
     cv = splitter(n_splits=spec.n_splits, shuffle=spec.shuffle,
                   random_state=spec.cv_seed if spec.shuffle else None)
     objective = cross_val_objective(estimator, data.X_train, data.y_train, cv=cv,
-                                    scoring=scoring)
+                                    scoring=scoring_of(spec))
     if spec.threads:
         objective = ThreadLimited(objective, spec.threads)
     study = calipers.create_study(
@@ -212,10 +223,15 @@ def format_summary(result: TuneResult) -> str:
         counts[_state(t)] = counts.get(_state(t), 0) + 1
     total = sum(counts.values())
     states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+    if result.n_run == 0 and result.n_before >= spec.n_trials:
+        this_run = (f"nothing to run: {result.n_before} finished trials of n_trials="
+                    f"{spec.n_trials} (raise --n-trials for more)")
+    else:
+        this_run = f"this run: {result.n_run} in {result.seconds:.1f} s" + (
+            f" (resumed after {result.n_before})" if result.n_before else "")
     lines = [
         f"study: {spec.study_name}   storage: {spec.storage}",
-        f"trials: {total} ({states})   this run: {result.n_run} in {result.seconds:.1f} s"
-        + (f"   resumed from {result.n_before}" if result.n_before else ""),
+        f"trials: {total} ({states})   {this_run}",
     ]
     stratified = spec.stratified if spec.stratified is not None else is_classifier(
         result.estimator)
@@ -224,8 +240,7 @@ def format_summary(result: TuneResult) -> str:
     if best is None:
         lines.append("no trial completed: see `calipers study show` for the failures")
         return "\n".join(lines) + "\n"
-    scoring = default_scoring(is_classifier(result.estimator), spec)
-    lines.append(f"best trial: #{best.number}   {scoring} ({cv_text} on "
+    lines.append(f"best trial: #{best.number}   {scoring_label(spec)} ({cv_text} on "
                  f"{len(result.data.y_train)} rows): {_fmt(best.value)}")
     lines.append("")
     lines.extend(format_params(best.params))
