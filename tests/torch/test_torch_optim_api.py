@@ -311,3 +311,21 @@ def test_nonfinite_first_step_creates_no_state_and_propagate_matches_torch():
     theirs.step()
     for p, q in zip(a, b, strict=True):  # propagate (default): NaN flows, as in torch
         assert torch.isnan(p).all() and torch.equal(p.isnan(), q.isnan())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reassigned_param_data_and_reloaded_state_are_followed(name):
+    # the drop-in keeps numpy views of params and state between steps: a new
+    # ``p.data`` (same or other shape) and state replaced by load_state_dict must be
+    # what the next step updates
+    def on_step(s, ours, theirs):
+        if s == 4:
+            for group_o, group_t in zip(ours.param_groups, theirs.param_groups, strict=True):
+                for p, q in zip(group_o["params"], group_t["params"], strict=True):
+                    fresh = torch.linspace(-1, 1, p.numel(), dtype=p.dtype).reshape(p.shape)
+                    p.data, q.data = fresh.clone(), fresh.clone()
+        if s == 8:
+            ours.load_state_dict(copy.deepcopy(theirs.state_dict()))
+
+    out = run_both(name, OPTIONS[name], torch.float64, steps=12, on_step=on_step)
+    assert_same_state(*out, 1e-10)

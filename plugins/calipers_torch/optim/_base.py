@@ -93,16 +93,33 @@ def core_state_ok(p: torch.Tensor, buffers: list[torch.Tensor | None]) -> bool:
                for b in buffers)
 
 
-def numpy_views(tensors: list[torch.Tensor]) -> list[np.ndarray]:
-    """Zero-copy numpy views (the core writes through them)."""
-    return [t.detach().numpy() for t in tensors]
+class ViewCache:
+    """Zero-copy numpy views of tensors, kept from step to step.
 
+    Making a view costs ~2 us, finding it here ~0.3 us; for parameters and state
+    that is most of the per-tensor cost of a step. An entry holds its tensor and is
+    used only while the tensor still has the same data pointer and shape (the
+    cached view keeps the old storage alive, so a reassigned ``p.data`` always has
+    a new pointer).
+    """
 
-def increment_steps(steps: list[torch.Tensor]) -> list[float]:
-    """``step += 1`` on each torch step tensor, as torch does; the new values."""
-    if steps:
-        torch._foreach_add_(steps, 1)
-    return [s.item() for s in steps]
+    def __init__(self) -> None:
+        self._views: dict[int, tuple[torch.Tensor, int, np.ndarray]] = {}
+
+    def __call__(self, t: torch.Tensor) -> np.ndarray:
+        hit = self._views.get(id(t))
+        ptr = t.data_ptr()
+        if hit is not None and hit[0] is t and hit[1] == ptr and hit[2].shape == t.shape:
+            return hit[2]
+        view = t.detach().numpy()
+        self._views[id(t)] = (t, ptr, view)
+        return view
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def clear(self) -> None:
+        self._views.clear()
 
 
 def _raw_step(cls: type) -> Callable[..., Any]:
@@ -134,6 +151,7 @@ class CoreStep:
         self.defaults["nonfinite"] = nonfinite
         for group in self.param_groups:
             group.setdefault("nonfinite", nonfinite)
+        self._np_views = ViewCache()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -151,6 +169,7 @@ class CoreStep:
         self.defaults.setdefault("nonfinite", "propagate")
         for group in self.param_groups:  # e.g. a state_dict saved by torch's optimizer
             group.setdefault("nonfinite", self.defaults["nonfinite"])
+        self._np_views = ViewCache()  # drops the views of replaced state
 
     # ------------------------------------------------------------ subclass API
 
@@ -202,6 +221,8 @@ class CoreStep:
         if self._refuse_nonfinite(with_grad):
             self.last_step_skipped = True
             return loss
+        if len(self._np_views) > 8 * sum(map(len, with_grad)) + 64:
+            self._np_views.clear()  # views of tensors the optimizer no longer uses
         to_torch: list[dict[str, Any]] = []
         for group, params in zip(self.param_groups, with_grad, strict=True):
             if not params:

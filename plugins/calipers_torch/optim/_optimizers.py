@@ -1,26 +1,20 @@
 """SGD, Adam, AdamW, Adagrad and RMSprop: torch.optim classes with a fused core step.
 
 Each class subclasses its ``torch.optim`` namesake and only adds
-:meth:`_core_group`: state through torch's own ``_init_group`` (created exactly as
-torch creates it), step counters incremented as torch does, the scalars that depend
-on the step computed once per tensor with torch's formulas, then one core call per
-dtype over the group's parameters.
+:meth:`_core_group`: state of parameters without any is created by torch's own
+``_init_group`` (exactly as torch creates it), step counters are incremented as
+torch does, the scalars that depend on the step are computed once per tensor with
+torch's formulas, then one core call per dtype updates the group's parameters.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from calipers_torch.optim._base import (
-    CoreStep,
-    _core,
-    _scalar,
-    core_state_ok,
-    increment_steps,
-    numpy_views,
-)
+from calipers_torch.optim._base import CoreStep, _core, _scalar, core_state_ok
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop"]
 
@@ -33,14 +27,44 @@ def _by_dtype(params: list[torch.Tensor], ok: list[int]) -> list[list[int]]:
     return list(out.values())
 
 
-def _split(params, buffers_of, steps=None) -> tuple[list[int], list[int]]:
-    """Positions whose state is core-ready (buffers and a CPU step tensor), and the
-    others (handed back to torch)."""
-    ok, back = [], []
-    for i, p in enumerate(params):
-        ready = core_state_ok(p, buffers_of(i)) and (steps is None or steps[i].is_cpu)
-        (ok if ready else back).append(i)
-    return ok, back
+class _Prepared:
+    """One group's core-bound parameters: their state buffers (torch's tensors, by
+    name) and which positions the core takes (``ok``) or hands back (``back``)."""
+
+    def __init__(self, opt: CoreStep, params, names: list[str], stepped: bool) -> None:
+        self.opt, self.params = opt, params
+        states = [opt.state[p] for p in params]
+        self.buffers = {n: [st.get(n) for st in states] for n in names}
+        self.steps = [st.get("step") for st in states] if stepped else None
+        self.ok, self.back = [], []
+        for i, p in enumerate(params):
+            bufs = [self.buffers[n][i] for n in names]
+            ready = all(b is not None for b in bufs) and core_state_ok(p, bufs)
+            if stepped:
+                s = self.steps[i]
+                ready = ready and isinstance(s, torch.Tensor) and s.is_cpu and s.numel() == 1
+            (self.ok if ready else self.back).append(i)
+
+    def views(self, tensors: list[torch.Tensor], idx: list[int]) -> list[np.ndarray]:
+        return [self.opt._np_views(tensors[i]) for i in idx]
+
+    def bump_steps(self) -> dict[int, float]:
+        """``step += 1`` on each core-bound step tensor (its own dtype, as torch); the
+        new values by position."""
+        out = {}
+        for i in self.ok:
+            view = self.opt._np_views(self.steps[i])
+            view += 1
+            out[i] = float(view)
+        return out
+
+
+def _init_new(opt, group, params, nlists: int) -> None:
+    """torch's ``_init_group`` (which takes ``nlists`` output lists) on the
+    parameters that have no state yet."""
+    new = [p for p in params if not opt.state.get(p)]
+    if new:
+        opt._init_group(dict(group, params=new), *([] for _ in range(nlists)))
 
 
 class SGD(CoreStep, torch.optim.SGD):
@@ -60,27 +84,28 @@ class SGD(CoreStep, torch.optim.SGD):
 
     def _core_group(self, group, params, grads):
         momentum = float(group["momentum"])
-        bufs: list[Any] = [None] * len(params)
+        first = [False] * len(params)
         if momentum != 0:  # torch touches the state only with momentum
-            bufs = [self.state[p].get("momentum_buffer") for p in params]
-        ok, back = _split(params, lambda i: [bufs[i]])
-        first = [b is None for b in bufs]
-        for i in ok:
-            if momentum != 0 and bufs[i] is None:  # the core writes the first buffer
-                bufs[i] = torch.empty_like(params[i], memory_format=torch.preserve_format)
-                self.state[params[i]]["momentum_buffer"] = bufs[i]
-        for idx in _by_dtype(params, ok):
+            for i, p in enumerate(params):
+                st = self.state[p]
+                if st.get("momentum_buffer") is None:  # the core writes the first buffer
+                    first[i] = True
+                    st["momentum_buffer"] = torch.empty_like(
+                        p, memory_format=torch.preserve_format
+                    )
+        prep = _Prepared(self, params, ["momentum_buffer"] if momentum != 0 else [], False)
+        for idx in _by_dtype(params, prep.ok):
             _core().sgd_step(
-                numpy_views([params[i] for i in idx]),
-                numpy_views([grads[i] for i in idx]),
-                numpy_views([bufs[i] for i in idx]) if momentum != 0 else [],
+                prep.views(params, idx),
+                [grads[i].numpy() for i in idx],
+                prep.views(prep.buffers["momentum_buffer"], idx) if momentum != 0 else [],
                 [first[i] for i in idx],
                 lr=_scalar(group["lr"]), momentum=momentum,
                 dampening=float(group["dampening"]),
                 weight_decay=_scalar(group["weight_decay"]),
                 nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]),
             )
-        return back
+        return prep.back
 
 
 def _adam_core_capable(self, group: dict[str, Any]) -> bool:
@@ -90,29 +115,29 @@ def _adam_core_capable(self, group: dict[str, Any]) -> bool:
 
 
 def _adam_core_group(self, group, params, grads):
-    m, v, vmax, steps = [], [], [], []
-    self._init_group(dict(group, params=params), [], [], m, v, vmax, steps)
+    _init_new(self, group, params, 6)
     amsgrad = bool(group["amsgrad"])
-    ok, back = _split(params, lambda i: [m[i], v[i], vmax[i] if amsgrad else None], steps)
+    names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
+    prep = _Prepared(self, params, names, True)
     lr = _scalar(group["lr"])
     beta1, beta2 = (_scalar(b) for b in group["betas"])
-    step_of = dict(zip(ok, increment_steps([steps[i] for i in ok]), strict=True))
-    for idx in _by_dtype(params, ok):
+    step_of = prep.bump_steps()
+    for idx in _by_dtype(params, prep.ok):
         # torch's per-tensor scalars, from the step tensor's value
         step_sizes = [lr / (1 - beta1 ** step_of[i]) for i in idx]
         bc2_sqrts = [(1 - beta2 ** step_of[i]) ** 0.5 for i in idx]
         _core().adam_step(
-            numpy_views([params[i] for i in idx]),
-            numpy_views([grads[i] for i in idx]),
-            numpy_views([m[i] for i in idx]),
-            numpy_views([v[i] for i in idx]),
-            numpy_views([vmax[i] for i in idx]) if amsgrad else None,
+            prep.views(params, idx),
+            [grads[i].numpy() for i in idx],
+            prep.views(prep.buffers["exp_avg"], idx),
+            prep.views(prep.buffers["exp_avg_sq"], idx),
+            prep.views(prep.buffers["max_exp_avg_sq"], idx) if amsgrad else None,
             step_sizes, bc2_sqrts, lr=lr, beta1=beta1, beta2=beta2,
             eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
             decoupled=bool(group["decoupled_weight_decay"]), amsgrad=amsgrad,
             maximize=bool(group["maximize"]),
         )
-    return back
+    return prep.back
 
 
 class Adam(CoreStep, torch.optim.Adam):
@@ -154,21 +179,20 @@ class Adagrad(CoreStep, torch.optim.Adagrad):
     _has_fused = True
 
     def _core_group(self, group, params, grads):
-        sums, steps = [], []
-        self._init_group(dict(group, params=params), [], [], sums, steps)
-        ok, back = _split(params, lambda i: [sums[i]], steps)
+        _init_new(self, group, params, 4)
+        prep = _Prepared(self, params, ["sum"], True)
         lr, decay = _scalar(group["lr"]), float(group["lr_decay"])
-        step_of = dict(zip(ok, increment_steps([steps[i] for i in ok]), strict=True))
-        for idx in _by_dtype(params, ok):
+        step_of = prep.bump_steps()
+        for idx in _by_dtype(params, prep.ok):
             _core().adagrad_step(
-                numpy_views([params[i] for i in idx]),
-                numpy_views([grads[i] for i in idx]),
-                numpy_views([sums[i] for i in idx]),
+                prep.views(params, idx),
+                [grads[i].numpy() for i in idx],
+                prep.views(prep.buffers["sum"], idx),
                 [lr / (1 + (step_of[i] - 1) * decay) for i in idx],
                 eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
                 maximize=bool(group["maximize"]),
             )
-        return back
+        return prep.back
 
 
 class RMSprop(CoreStep, torch.optim.RMSprop):
@@ -182,22 +206,23 @@ class RMSprop(CoreStep, torch.optim.RMSprop):
     _torch_class = torch.optim.RMSprop
 
     def _core_group(self, group, params, grads):
-        sq, bufs, gavg, steps = [], [], [], []
-        self._init_group(dict(group, params=params), [], [], sq, bufs, gavg, steps)
+        _init_new(self, group, params, 6)
         momentum, centered = float(group["momentum"]), bool(group["centered"])
-        ok, back = _split(params, lambda i: [
-            sq[i], bufs[i] if momentum > 0 else None, gavg[i] if centered else None
-        ], steps)
-        increment_steps([steps[i] for i in ok])  # torch counts steps, its math does not
-        for idx in _by_dtype(params, ok):
+        names = (["square_avg"] + (["momentum_buffer"] if momentum > 0 else [])
+                 + (["grad_avg"] if centered else []))
+        # a buffer missing because the option changed after the first step: torch's
+        # step raises its KeyError for it
+        prep = _Prepared(self, params, names, True)
+        prep.bump_steps()  # torch counts RMSprop's steps; its math does not use them
+        for idx in _by_dtype(params, prep.ok):
             _core().rmsprop_step(
-                numpy_views([params[i] for i in idx]),
-                numpy_views([grads[i] for i in idx]),
-                numpy_views([sq[i] for i in idx]),
-                numpy_views([gavg[i] for i in idx]) if centered else None,
-                numpy_views([bufs[i] for i in idx]) if momentum > 0 else None,
+                prep.views(params, idx),
+                [grads[i].numpy() for i in idx],
+                prep.views(prep.buffers["square_avg"], idx),
+                prep.views(prep.buffers["grad_avg"], idx) if centered else None,
+                prep.views(prep.buffers["momentum_buffer"], idx) if momentum > 0 else None,
                 lr=_scalar(group["lr"]), alpha=float(group["alpha"]), eps=float(group["eps"]),
                 weight_decay=float(group["weight_decay"]), momentum=momentum,
                 centered=centered, maximize=bool(group["maximize"]),
             )
-        return back
+        return prep.back
