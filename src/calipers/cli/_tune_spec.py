@@ -7,7 +7,9 @@ the cross-validation and the scoring::
     storage = "sqlite:///calipers-study.db" # default; a relative SQLite path is
                                             # relative to the spec's directory
     seed = 0                                # default seed of everything below
-    scoring = "roc_auc"                     # a calipers metric name (greater is better)
+    scoring = "roc_auc"                     # a scorer name (greater is better): a calipers
+                                            # metric or sklearn alias; default: the
+                                            # estimator's own score method
 
     [data]
     dataset = "breast_cancer"   # bundled: breast_cancer, digits, iris, wine, diabetes
@@ -47,14 +49,24 @@ Every key is checked: a wrong type, a bad value or an unknown key is a
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from calipers.cli._tune_checks import (
+    Errors,
+    SpecError,
+    check_keys,
+    check_param,
+    get_bool,
+    get_float,
+    get_int,
+    get_str,
+    get_table,
+)
 
 __all__ = [
     "DATASETS",
@@ -85,15 +97,6 @@ _DATA = ("dataset", "path", "target", "features", "test_size")
 _ESTIMATOR = ("class", "params")
 _BUDGET = ("n_trials", "timeout", "n_jobs", "threads")
 _CV = ("n_splits", "stratified", "shuffle", "seed")
-_PARAM_KEYS = {
-    "float": ("type", "low", "high", "log", "condition"),
-    "int": ("type", "low", "high", "log", "step", "condition"),
-    "categorical": ("type", "choices", "condition"),
-}
-
-
-class SpecError(ValueError):
-    """A tuning spec is malformed; the message names the file, section and key."""
 
 
 @dataclass
@@ -219,21 +222,21 @@ def parse_spec(raw: Mapping[str, Any], *, source: str, base_dir: Path,
     default_name : str
         Study name when the spec has none.
     """
-    err = _Errors(source)
-    _check_keys(err, raw, _TOP, "")
+    err = Errors(source)
+    check_keys(err, raw, _TOP, "")
     for section in ("data", "estimator", "space"):
         if section not in raw:
             err.fail(f"missing section [{section}]")
-    seed = _int(err, raw, "seed", "", default=0, low=0)
-    study_name = _str(err, raw, "study_name", "", default=default_name)
-    storage = resolve_storage(_str(err, raw, "storage", "", default=None), base_dir)
-    scoring = _str(err, raw, "scoring", "", default=None)
+    seed = get_int(err, raw, "seed", "", default=0, low=0)
+    study_name = get_str(err, raw, "study_name", "", default=default_name)
+    storage = resolve_storage(get_str(err, raw, "storage", "", default=None), base_dir)
+    scoring = get_str(err, raw, "scoring", "", default=None)
 
-    data = _table(err, raw, "data")
-    _check_keys(err, data, _DATA, "data")
-    dataset = _str(err, data, "dataset", "data", default=None)
-    path_text = _str(err, data, "path", "data", default=None)
-    target = _str(err, data, "target", "data", default=None)
+    data = get_table(err, raw, "data")
+    check_keys(err, data, _DATA, "data")
+    dataset = get_str(err, data, "dataset", "data", default=None)
+    path_text = get_str(err, data, "path", "data", default=None)
+    target = get_str(err, data, "target", "data", default=None)
     if (dataset is None) == (path_text is None):
         err.fail("[data] needs exactly one of 'dataset' (a bundled dataset: "
                  f"{', '.join(DATASETS)}) or 'path' (a CSV / Parquet file)")
@@ -252,13 +255,13 @@ def parse_spec(raw: Mapping[str, Any], *, source: str, base_dir: Path,
         or not all(isinstance(f, str) for f in features)
     ):
         err.fail(f"[data] features must be a non-empty list of column names, got {features!r}")
-    test_size = _float(err, data, "test_size", "data", default=0.25)
+    test_size = get_float(err, data, "test_size", "data", default=0.25)
     if not 0.0 < test_size < 1.0:
         err.fail(f"[data] test_size must be in (0, 1), got {test_size!r}")
 
-    est = _table(err, raw, "estimator")
-    _check_keys(err, est, _ESTIMATOR, "estimator")
-    cls = _str(err, est, "class", "estimator", default=None)
+    est = get_table(err, raw, "estimator")
+    check_keys(err, est, _ESTIMATOR, "estimator")
+    cls = get_str(err, est, "class", "estimator", default=None)
     if cls is None or "." not in cls.strip("."):
         err.fail("[estimator] class must be an import path like "
                  f"'sklearn.ensemble.HistGradientBoostingClassifier', got {cls!r}")
@@ -266,35 +269,35 @@ def parse_spec(raw: Mapping[str, Any], *, source: str, base_dir: Path,
     if not isinstance(params, dict):
         err.fail(f"[estimator] params must be a table, got {params!r}")
 
-    space = _table(err, raw, "space")
+    space = get_table(err, raw, "space")
     if not space:
         err.fail("[space] is empty: give at least one parameter to tune")
     for name, entry in space.items():
-        _check_param(err, name, entry)
+        check_param(err, name, entry)
 
-    searcher_table = _table(err, raw, "searcher", required=False)
-    searcher = _str(err, searcher_table, "name", "searcher", default="bayes")
+    searcher_table = get_table(err, raw, "searcher", required=False)
+    searcher = get_str(err, searcher_table, "name", "searcher", default="bayes")
     options = {k: v for k, v in searcher_table.items() if k != "name"}
     if "seed" in options:
         err.fail("[searcher] seed: set the top-level 'seed' (or pass --seed) instead")
 
-    budget = _table(err, raw, "budget", required=False)
-    _check_keys(err, budget, _BUDGET, "budget")
-    n_trials = _int(err, budget, "n_trials", "budget", default=30, low=1)
-    timeout = _float(err, budget, "timeout", "budget", default=None)
+    budget = get_table(err, raw, "budget", required=False)
+    check_keys(err, budget, _BUDGET, "budget")
+    n_trials = get_int(err, budget, "n_trials", "budget", default=30, low=1)
+    timeout = get_float(err, budget, "timeout", "budget", default=None)
     if timeout is not None and not timeout > 0:
         err.fail(f"[budget] timeout must be a positive number of seconds, got {timeout!r}")
-    n_jobs = _int(err, budget, "n_jobs", "budget", default=1, low=-1)
+    n_jobs = get_int(err, budget, "n_jobs", "budget", default=1, low=-1)
     if n_jobs == 0:
         err.fail("[budget] n_jobs must be a positive integer or -1 (all cores), got 0")
-    threads = _int(err, budget, "threads", "budget", default=1, low=0)
+    threads = get_int(err, budget, "threads", "budget", default=1, low=0)
 
-    cv = _table(err, raw, "cv", required=False)
-    _check_keys(err, cv, _CV, "cv")
-    n_splits = _int(err, cv, "n_splits", "cv", default=5, low=2)
-    stratified = _bool(err, cv, "stratified", "cv", default=None)
-    shuffle = _bool(err, cv, "shuffle", "cv", default=True)
-    cv_seed = _int(err, cv, "seed", "cv", default=seed, low=0)
+    cv = get_table(err, raw, "cv", required=False)
+    check_keys(err, cv, _CV, "cv")
+    n_splits = get_int(err, cv, "n_splits", "cv", default=5, low=2)
+    stratified = get_bool(err, cv, "stratified", "cv", default=None)
+    shuffle = get_bool(err, cv, "shuffle", "cv", default=True)
+    cv_seed = get_int(err, cv, "seed", "cv", default=seed, low=0)
 
     return TuneSpec(
         source=source,
@@ -355,7 +358,7 @@ def build_space(spec: TuneSpec) -> Any:
     """
     from calipers import search
 
-    err = _Errors(spec.source)
+    err = Errors(spec.source)
     params: dict[str, Any] = {}
     for name, entry in spec.space.items():
         kind = entry["type"]
@@ -380,112 +383,3 @@ def build_space(spec: TuneSpec) -> Any:
     except (TypeError, ValueError) as exc:
         err.fail(f"[space]: {exc}")
         raise  # unreachable: fail raises
-
-
-# -- checking helpers --------------------------------------------------------------------
-
-
-class _Errors:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, message: str) -> Any:
-        raise SpecError(f"{self.source}: {message}")
-
-
-def _where(section: str, key: str) -> str:
-    return f"[{section}] {key}" if section else key
-
-
-def _check_keys(err: _Errors, table: Mapping[str, Any], allowed: tuple[str, ...],
-                section: str) -> None:
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            where = f"[{section}]" if section else "the top level"
-            err.fail(f"unknown key {key!r} in {where}{hint} (allowed: {', '.join(allowed)})")
-
-
-def _table(err: _Errors, raw: Mapping[str, Any], name: str,
-           required: bool = True) -> dict[str, Any]:
-    value = raw.get(name, {} if not required else None)
-    if not isinstance(value, dict):
-        err.fail(f"[{name}] must be a table (a [{name}] section), got {value!r}")
-    return value
-
-
-def _str(err: _Errors, table: Mapping[str, Any], key: str, section: str,
-         default: Any) -> Any:
-    value = table.get(key, default)
-    if value is not default and (not isinstance(value, str) or not value.strip()):
-        err.fail(f"{_where(section, key)} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _int(err: _Errors, table: Mapping[str, Any], key: str, section: str, default: Any,
-         low: int) -> Any:
-    value = table.get(key, default)
-    if value is default:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        err.fail(f"{_where(section, key)} must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def _float(err: _Errors, table: Mapping[str, Any], key: str, section: str,
-           default: Any) -> Any:
-    value = table.get(key, default)
-    if value is default:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value):
-        err.fail(f"{_where(section, key)} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _bool(err: _Errors, table: Mapping[str, Any], key: str, section: str,
-          default: Any) -> Any:
-    value = table.get(key, default)
-    if value is not default and not isinstance(value, bool):
-        err.fail(f"{_where(section, key)} must be true or false, got {value!r}")
-    return value
-
-
-def _check_param(err: _Errors, name: str, entry: Any) -> None:
-    where = f"[space] {name}"
-    if not isinstance(entry, dict):
-        err.fail(f"{where} must be a table like {{ type = \"float\", low = 0.01, high = 1.0 }}, "
-                 f"got {entry!r}")
-    kind = entry.get("type")
-    if kind not in _PARAM_KEYS:
-        err.fail(f"{where}: type must be one of \"float\", \"int\", \"categorical\", "
-                 f"got {kind!r}")
-    for key in entry:
-        if key not in _PARAM_KEYS[kind]:
-            close = difflib.get_close_matches(key, _PARAM_KEYS[kind], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            err.fail(f"{where}: unknown key {key!r} for type {kind!r}{hint} "
-                     f"(allowed: {', '.join(_PARAM_KEYS[kind])})")
-    if kind == "categorical":
-        choices = entry.get("choices")
-        if not isinstance(choices, list):
-            err.fail(f"{where}: categorical needs choices = [...], got {choices!r}")
-    else:
-        for key in ("low", "high"):
-            if key not in entry:
-                err.fail(f"{where}: {kind} needs {key!r}")
-            v = entry[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                err.fail(f"{where}: {key} must be a number, got {v!r}")
-        if "log" in entry and not isinstance(entry["log"], bool):
-            err.fail(f"{where}: log must be true or false, got {entry['log']!r}")
-    cond = entry.get("condition")
-    if cond is not None:
-        ok = isinstance(cond, dict) and (
-            set(cond) == {"parent", "values"} and isinstance(cond["parent"], str)
-            or (len(cond) == 1 and "parent" not in cond and "values" not in cond)
-        )
-        if not ok:
-            err.fail(f"{where}: condition must be {{ parent = \"name\", values = [...] }} "
-                     f"(or {{ name = [...] }}), got {cond!r}")
