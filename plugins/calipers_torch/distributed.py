@@ -61,7 +61,7 @@ def sync_state(obj: Any, group: Any = None) -> Any:
                 "sync: another process refused batches of tensors (its error names them); "
                 "no state was merged"
             )
-        state = obj._state
+        state = getattr(obj, "_state", None)
         if isinstance(state, ConfusionState) and not state.track_samples:
             _reduce_confusion(dist, state, group, dev)
         elif isinstance(state, ScoreHistogram):
