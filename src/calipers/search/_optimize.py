@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from calipers.search._parallel import ChannelServer, loky_executor, run_objective
+from calipers.search._parallel import ChannelServer, exception_of, loky_executor, run_objective
 from calipers.search._storage import InMemoryStorage
 from calipers.search._trial import FrozenTrial, TrialState
 
@@ -141,20 +141,34 @@ class _Loop:
                     if restore is not None:
                         restore(params, None, number)  # pending, like an asked trial
                     return _Job(number, trial_id, params)
-            trial_id, number = storage.create_trial(sid, now)
+            # Ask for the number this trial will most likely get, so that its row is
+            # written once, with its parameters; re-ask in the rare case that another
+            # process took that number meanwhile.
+            predicted = study._next_number
+            try:
+                params = self.searcher.ask(predicted)
+            except StopIteration:
+                return None
+            trial_id, number = storage.create_trial(sid, time.time(), params)
             study._fed.add(number)
             study._running[number] = trial_id
-            try:
-                params = self.searcher.ask(number)
-            except BaseException as err:
-                exhausted = isinstance(err, StopIteration)
-                reason = "searcher exhausted" if exhausted else _format(err)
-                storage.finish_trial(sid, trial_id, TrialState.FAILED, None, reason, time.time())
-                study._running.pop(number, None)
-                if exhausted:
-                    return None
-                raise
-            storage.set_trial_params(sid, trial_id, params)
+            if number != predicted:
+                forget = getattr(self.searcher, "forget", None)
+                if forget is not None:
+                    forget(params, predicted)
+                try:
+                    params = self.searcher.ask(number)
+                except BaseException as err:
+                    reason = "searcher exhausted" if isinstance(err, StopIteration) else None
+                    storage.finish_trial(
+                        sid, trial_id, TrialState.FAILED, None, reason or _format(err),
+                        time.time(),
+                    )
+                    study._running.pop(number, None)
+                    if reason:
+                        return None
+                    raise
+                storage.set_trial_params(sid, trial_id, params)
             return _Job(number, trial_id, dict(params))
 
     # -- finishing trials ----------------------------------------------------------
@@ -184,7 +198,7 @@ class _Loop:
                 if forget is not None:
                     forget(job.params, job.number)
         if status == "error" and self.error is None:
-            exc = err if err is not None else RuntimeError(reason)
+            exc = exception_of(err, reason)
             if not isinstance(exc, self.catch) or not isinstance(exc, Exception):
                 self.error = exc
         if self.progress is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from calipers.search._trial import Trial, check_objective_value
 
-__all__ = ["ChannelClient", "ChannelServer", "loky_executor", "run_objective"]
+__all__ = ["ChannelClient", "ChannelServer", "exception_of", "loky_executor", "run_objective"]
 
 
 def run_objective(objective: Any, number: int, params: dict[str, Any], sink: Any) -> tuple:
@@ -28,7 +28,8 @@ def run_objective(objective: Any, number: int, params: dict[str, Any], sink: Any
     Returns ``(status, value, reason, error)`` with status ``"ok"`` (value is a finite
     float), ``"pruned"``, ``"failed"`` (a bad return value; reason says why) or
     ``"error"`` (the objective raised: reason is the traceback, error the exception
-    when it can be pickled, else None).
+    pickled with cloudpickle (as loky and dask do), so that a class the objective defined comes back
+    as itself; None when it cannot be pickled). :func:`exception_of` unpickles it.
     """
     from calipers.search import TrialPruned
 
@@ -45,12 +46,30 @@ def run_objective(objective: Any, number: int, params: dict[str, Any], sink: Any
     return "ok", value, None, None
 
 
-def _portable(err: BaseException) -> BaseException | None:
+def _portable(err: BaseException) -> bytes | None:
     try:
-        pickle.loads(pickle.dumps(err))
+        import cloudpickle  # what loky (and dask) pickle tasks with
+    except ImportError:  # pragma: no cover
+        cloudpickle = pickle
+    try:
+        return cloudpickle.dumps(err)
     except Exception:  # noqa: BLE001
         return None
-    return err
+
+
+def exception_of(error: Any, reason: str | None) -> BaseException:
+    """The exception a worker's outcome carries (a RuntimeError with the traceback
+    text when it could not travel)."""
+    if isinstance(error, BaseException):
+        return error
+    if isinstance(error, bytes):
+        try:
+            err = pickle.loads(error)
+        except Exception:  # noqa: BLE001
+            err = None
+        if isinstance(err, BaseException):
+            return err
+    return RuntimeError(reason or "the objective failed")
 
 
 def loky_executor(n_jobs: int) -> Any:

@@ -57,6 +57,7 @@ class Study:
         self._last_step: dict[int, int] = {}  # own RUNNING trials: last reported step
         self._best: FrozenTrial | None = None
         self._n_waiting = 0
+        self._next_number = 0  # 1 + the highest trial number seen
         self._fail_stale()
         self._sync()
 
@@ -238,6 +239,7 @@ class Study:
                 if trial.state == TrialState.WAITING:
                     self._n_waiting += 1
                 self._cache[trial.number] = trial
+                self._next_number = max(self._next_number, trial.number + 1)
                 if trial.intermediate_values:
                     self._history[trial.number] = {
                         s: self._minimized(v) for s, v in trial.intermediate_values.items()
