@@ -177,6 +177,10 @@ class Scorer:
             kwargs["sample_weight"] = sample_weight
         return self.sign * float(self._score_func(y_true, y_out, **kwargs))
 
+    def _accept_sample_weight(self) -> bool:
+        # scikit-learn's search estimators ask their scorers this before passing weights
+        return True
+
     def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
         return f"make_scorer({self.name!r}{opts})"
