@@ -40,11 +40,17 @@ def _check_budget(label: str, value: Any) -> float:
 def rung_budgets(min_budget: float, max_budget: float, eta: float) -> list[float]:
     """Budgets of the rungs: ``min_budget * eta ** k`` below ``max_budget``, then
     ``max_budget`` (ints when both bounds are ints)."""
-    count = math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9)
+    count = max(1, math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9))
     budgets: list[float] = [min_budget * eta**k for k in range(count)] + [max_budget]
-    if isinstance(min_budget, numbers.Integral) and isinstance(max_budget, numbers.Integral):
-        return [int(round(b)) for b in budgets]
-    return [float(b) for b in budgets]
+    if not (isinstance(min_budget, numbers.Integral) and isinstance(max_budget, numbers.Integral)):
+        return [float(b) for b in budgets]
+    rounded = [int(round(b)) for b in budgets]
+    if any(a >= b for a, b in zip(rounded, rounded[1:], strict=False)):
+        raise ValueError(
+            f"eta={eta!r} is too small for integer budgets from {min_budget} to {max_budget}: "
+            f"the rungs {rounded} repeat a budget; use a larger eta or float budgets"
+        )
+    return rounded
 
 
 @dataclass
