@@ -40,6 +40,7 @@ BUILTIN_MODULES: tuple[tuple[str, str], ...] = (
     ("calipers.metrics", "calipers.metrics._builtin"),
     ("calipers.backends", "calipers.backends"),
     ("calipers.search", "calipers.search._builtin"),
+    ("calipers.search.bayes", "calipers.search._bayes"),
 )
 #: Plugin statuses, from good to bad.
 STATUSES = ("ok", "conflict", "unavailable", "broken")
