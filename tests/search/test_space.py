@@ -310,3 +310,20 @@ def test_space_equality():
     assert svm_space() == svm_space()
     assert svm_space() != SearchSpace({"C": Float(1e-3, 1e3, log=True)})
     assert svm_space() != {"C": 1}
+
+
+def test_public_names_resolve_and_the_package_imports_lazily():
+    import subprocess
+    import sys
+
+    import calipers.search
+
+    for name in calipers.search.__all__:
+        assert getattr(calipers.search, name) is not None
+    code = (
+        "import sys, calipers.search as s; s.Float; "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'sqlalchemy', 'joblib', "
+        "'calipers.search._study', 'calipers.search._cv') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

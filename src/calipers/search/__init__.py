@@ -46,6 +46,12 @@ __all__ = [
     "SearchSpace",
     "Searcher",
     "TrialPruned",
+    "create_study",
+    "load_study",
+    "Study",
+    "Trial",
+    "FrozenTrial",
+    "TrialState",
 ]
 
 #: name -> module that defines it (imported on first access).
@@ -64,6 +70,9 @@ _LAZY: dict[str, str] = {
         ("cross_validate", "cross_val_objective", "CrossValObjective"), "calipers.search._cv"
     ),
     **dict.fromkeys(("get_scorer", "scorer_names"), "calipers.search._cv_scoring"),
+    **dict.fromkeys(("create_study", "load_study"), "calipers.search._create"),
+    "Study": "calipers.search._study",
+    **dict.fromkeys(("Trial", "FrozenTrial", "TrialState"), "calipers.search._trial"),
 }
 
 
