@@ -264,3 +264,14 @@ def test_main_and_subprocess(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "trials: 2 (2 complete)" in proc.stdout
     assert proc.stderr == ""  # no bar when stderr is not a terminal
+
+
+def test_parallel_trials_are_the_same_trials(tmp_path, capsys):
+    """--n-jobs 2 runs trials in worker processes: the same (params, value) per number."""
+    spec = write_spec(tmp_path)
+    assert run_tune(capsys, spec, "--no-progress", "--study-name", "one")[0] == 0
+    rc, _, err = run_tune(capsys, spec, "--no-progress", "--study-name", "two", "--n-jobs", "2")
+    assert rc == 0, err
+    one, two = load(tmp_path, "one").trials, load(tmp_path, "two").trials
+    assert [(t.number, t.params, t.value) for t in one] == \
+        [(t.number, t.params, t.value) for t in two]
