@@ -50,7 +50,7 @@ def test_rung_budgets(args, budgets):
         ({"min_budget": 9}, ValueError, "needs min_budget < max_budget, got 9 and 9"),
         ({"eta": 1}, ValueError, "eta must be a number > 1, got 1"),
         ({"eta": None}, TypeError, "eta must be a number > 1, got None"),
-        ({"budget": ""}, TypeError, "budget must be a non-empty str"),
+        ({"budget": ""}, TypeError, "budget must be None or a non-empty str"),
         ({"budget": "x"}, ValueError, "budget name 'x' is also a parameter of the space"),
         ({"brackets": 0}, ValueError, r"brackets must be between 1 and 3 \(the number of rungs"),
         ({"brackets": 4}, ValueError, "brackets must be between 1 and 3"),
@@ -271,3 +271,34 @@ def test_halving_beats_random_for_the_same_total_budget(brackets, ratio):
         rand.append(_best_within(RandomSearcher(SPACE, seed=seed), total, budget=27))
     assert np.mean(halv) < ratio * np.mean(rand)
     assert sum(h < r for h, r in zip(halv, rand, strict=True)) >= 6
+
+
+def test_pruning_mode_asks_plain_configurations():
+    searcher = halving(budget=None, max_budget=27)
+    asked = [searcher.ask() for _ in range(6)]
+    assert all(set(p) == {"x", "y"} for p in asked)
+    for p in asked:
+        searcher.tell(p, p["x"])  # no rungs, no promotions: configurations keep coming new
+    assert searcher.ask() == halving(budget=None, max_budget=27).ask(6)
+    assert searcher.pending_numbers == [6]
+    assert searcher.should_prune(9, 1, 0.3, {1: {1: 0.1}, 2: {1: 0.2}})
+
+
+def test_hyperband_pruning_compares_within_a_bracket():
+    s = halving(max_budget=27, brackets=None, budget=None)
+    by_bracket = {}
+    for n in range(200):
+        by_bracket.setdefault(s.bracket_of(n), []).append(n)
+    assert sorted(by_bracket) == [0, 1, 2, 3]
+    # bracket choice is the first draw of the trial's generator: as asked configurations
+    asking = halving(max_budget=27, brackets=None)
+    assert [asking.ask()["budget"] for _ in range(30)] == [
+        asking.budgets[s.bracket_of(n)] for n in range(30)
+    ]
+    one, other = by_bracket[1], by_bracket[0]
+    history = {n: {3: 0.0} for n in other[:5]}  # better values, but in another bracket
+    assert not s.should_prune(one[0], 3, 1.0, history)
+    history.update({n: {3: 0.5} for n in one[1:3]})
+    assert s.should_prune(one[0], 3, 1.0, history)
+    assert not s.should_prune(one[0], 1, 9.0, {n: {1: 0.0} for n in one[1:9]})  # below its rungs
+    assert s.should_prune(other[0], 1, 9.0, {n: {1: 0.0} for n in other[1:9]})

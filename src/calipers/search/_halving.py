@@ -82,8 +82,10 @@ class HalvingSearcher(Searcher):
     eta : float, default 3
         Reduction factor, ``> 1``: the top ``1/eta`` of a rung is promoted, each rung
         has ``eta`` times the budget of the previous one.
-    budget : str, default "budget"
+    budget : str or None, default "budget"
         Name of the budget in the asked parameters (not a space parameter).
+        ``None``: pruning mode only: :meth:`ask` returns configurations without a
+        budget (no promotions) and :meth:`should_prune` does the halving.
     brackets : int or None, default 1
         Number of brackets: ``1`` is plain successive halving (every configuration
         starts at ``min_budget``); ``None`` is Hyperband's full set, one bracket per
@@ -95,7 +97,9 @@ class HalvingSearcher(Searcher):
     -----
     Pruning mode: an objective that trains incrementally reports intermediate
     values at steps measured in budget units; :meth:`should_prune` stops it at a
-    rung budget when it is not in the top ``1/eta`` of the values reported there.
+    rung budget when it is not in the top ``1/eta`` of the values reported there
+    (with several brackets, by the trials of its own bracket, from the bracket's
+    first rung on: Hyperband's pruning).
     """
 
     name = "halving"
@@ -109,7 +113,7 @@ class HalvingSearcher(Searcher):
         min_budget: float = 1,
         max_budget: float = 27,
         eta: float = 3,
-        budget: str = "budget",
+        budget: str | None = "budget",
         brackets: int | None = 1,
     ) -> None:
         super().__init__(space, seed)
@@ -124,9 +128,11 @@ class HalvingSearcher(Searcher):
             raise TypeError(f"HalvingSearcher eta must be a number > 1, got {eta!r}")
         if not (math.isfinite(eta) and eta > 1):
             raise ValueError(f"HalvingSearcher eta must be a number > 1, got {eta!r}")
-        if not isinstance(budget, str) or not budget:
-            raise TypeError(f"HalvingSearcher budget must be a non-empty str, got {budget!r}")
-        if budget in self.space:
+        if budget is not None and (not isinstance(budget, str) or not budget):
+            raise TypeError(
+                f"HalvingSearcher budget must be None or a non-empty str, got {budget!r}"
+            )
+        if budget is not None and budget in self.space:
             raise ValueError(
                 f"HalvingSearcher budget name {budget!r} is also a parameter of the space; "
                 "pass budget='another_name'"
@@ -153,11 +159,14 @@ class HalvingSearcher(Searcher):
         self._results: dict[tuple[int, int], list[tuple[float, Any, tuple, dict]]] = {}
         self._promoted: dict[tuple[int, int], set[tuple[Any, ...]]] = {}
         self._jobs: dict[int, _Job] = {}
+        self._bracket_cache: dict[int, int] = {}
         self._order = 0
 
     # -- budget-mode searching ----------------------------------------------------
 
     def _normalize(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.budget is None:
+            return self.space.validate(params)
         if not isinstance(params, Mapping) or self.budget not in params:
             raise ValueError(f"halving params must include the budget {self.budget!r}: {params!r}")
         config = {k: v for k, v in params.items() if k != self.budget}
@@ -188,7 +197,27 @@ class HalvingSearcher(Searcher):
         done = self._promoted.get((bracket, rung), set())
         return [config for value, _, key, config in top if math.isfinite(value) and key not in done]
 
+    def bracket_of(self, number: int) -> int:
+        """The bracket of trial ``number``'s new configuration (the first draw of
+        its generator; always 0 with one bracket)."""
+        if self.brackets == 1:
+            return 0
+        bracket = self._bracket_cache.get(number)
+        if bracket is None:
+            rng = self.trial_rng(number)
+            bracket = self._bracket_cache[number] = self._draw_bracket(rng)
+        return bracket
+
+    def _draw_bracket(self, rng: np.random.Generator) -> int:
+        if self.brackets == 1:
+            return 0
+        return int(rng.choice(self.brackets, p=self.bracket_weights))
+
     def _propose(self, number: int) -> dict[str, Any]:
+        if self.budget is None:
+            rng = self.trial_rng(number)
+            self._draw_bracket(rng)  # the same draws as a new configuration below
+            return self.space.sample(rng)
         for bracket in range(self.brackets):
             for rung in range(len(self.budgets) - 2, bracket - 1, -1):
                 candidates = self.promotable(bracket, rung)
@@ -199,9 +228,7 @@ class HalvingSearcher(Searcher):
                     self._jobs[number] = _Job(bracket, rung + 1, key, config)
                     return {**config, self.budget: self.budgets[rung + 1]}
         rng = self.trial_rng(number)
-        bracket = 0
-        if self.brackets > 1:
-            bracket = int(rng.choice(self.brackets, p=self.bracket_weights))
+        bracket = self._draw_bracket(rng)
         config = self.space.sample(rng)
         self._jobs[number] = _Job(bracket, bracket, self.space.key(config), config)
         return {**config, self.budget: self.budgets[bracket]}
@@ -219,6 +246,8 @@ class HalvingSearcher(Searcher):
         return _Job(rung if rung < self.brackets else 0, rung, key, config)
 
     def _observe(self, params: dict[str, Any], value: float, number: int | None) -> None:
+        if self.budget is None:
+            return
         job = self._jobs.pop(number, None) if number is not None else None
         if job is None:
             job = self._infer(params)
@@ -228,6 +257,8 @@ class HalvingSearcher(Searcher):
         self._results.setdefault((job.bracket, job.rung), []).append(record)
 
     def _restored(self, params: dict[str, Any], number: int) -> None:
+        if self.budget is None:
+            return
         self._jobs[number] = self._infer(params)
 
     def _forgotten(self, params: dict[str, Any], number: int) -> None:
@@ -247,8 +278,10 @@ class HalvingSearcher(Searcher):
     ) -> bool:
         """ASHA's rule at a rung: prune unless ``value`` is in the top ``1/eta``.
 
-        At a step that is a rung budget below ``max_budget``, with ``n`` values
-        reported at that step (this trial's and the other trials' in ``history``),
+        At a step that is a rung budget below ``max_budget`` (and, with several
+        brackets, at or above the first rung of the trial's bracket,
+        :meth:`bracket_of`), with ``n`` values reported at that step (this trial's
+        and those of the other trials of its bracket in ``history``),
         ``n >= eta``: the trial is pruned when at least ``floor(n / eta)`` other
         trials reported a strictly better (smaller) value there. Other steps, and
         steps with fewer than ``eta`` reports, never prune, except that a non-finite
@@ -257,12 +290,13 @@ class HalvingSearcher(Searcher):
         value = self._value(value)
         if math.isinf(value):
             return step < self.max_budget
-        if step not in self.budgets[:-1]:
+        bracket = self.bracket_of(number)
+        if step not in self.budgets[bracket:-1]:
             return False
         others = [
             self._value(steps[step])
             for n, steps in history.items()
-            if n != number and step in steps
+            if n != number and step in steps and self.bracket_of(n) == bracket
         ]
         n_reports = len(others) + 1
         if n_reports < self.eta:
