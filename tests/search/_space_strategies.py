@@ -12,6 +12,7 @@ CHOICE = st.one_of(
     st.booleans(),
     st.none(),
     st.floats(-3, 3, allow_nan=False).map(lambda f: round(f, 2)),
+    st.tuples(st.integers(1, 3), st.integers(1, 3)),  # e.g. hidden_layer_sizes
 )
 
 

@@ -289,6 +289,23 @@ def test_to_dict_round_trips_through_json(space):
     assert rebuilt.to_dict() == space.to_dict()
 
 
+def test_tuple_choices_survive_json_and_match_lists():
+    space = SearchSpace(
+        {
+            "h": [(10,), (20, 20), [5, (1, 2)]],
+            "a": Categorical(["x", "y"], condition=("h", [(20, 20)])),
+        }
+    )
+    rebuilt = SearchSpace.from_dict(json.loads(json.dumps(space.to_dict())))
+    assert rebuilt == space and rebuilt["h"].choices == ((10,), (20, 20), [5, (1, 2)])
+    assert rebuilt["a"].condition.values == ((20, 20),)
+    # params stored as JSON come back with lists for tuples: still the same choice
+    assert space.validate({"h": [20, 20], "a": "y"}) == {"h": (20, 20), "a": "y"}
+    assert space.validate({"h": (5, [1, 2])}) == {"h": [5, (1, 2)]}
+    with pytest.raises(ValueError, match="contain"):
+        Categorical([(1, 2), [1, 2]])
+
+
 def test_to_dict_refuses_non_json_choices_and_from_dict_checks():
     with pytest.raises(TypeError, match=r"parameter 'est': choice .* cannot be stored as JSON"):
         SearchSpace({"est": [object()]}).to_dict()

@@ -26,10 +26,13 @@ def same_value(a: Any, b: Any) -> bool:
 
     ``True == 1`` in Python, but a choice ``True`` and a choice ``1`` are different
     choices; objects whose ``==`` does not give a bool (arrays) are equal only if
-    they are the same object.
+    they are the same object. A list and a tuple are the same when their items are
+    (a tuple choice comes back from JSON storage as a list).
     """
     if a is b:
         return True
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, (bool, np.bool_)) != isinstance(b, (bool, np.bool_)):
         return False
     if isinstance(a, str) != isinstance(b, str):

@@ -50,7 +50,26 @@ def decode(space: SearchSpace, x: Any) -> dict[str, Any]:
 def _json_safe(value: Any) -> bool:
     if value is None or isinstance(value, (str, bool, int)):
         return True
+    if isinstance(value, (list, tuple)):
+        return all(_json_safe(v) for v in value)
     return isinstance(value, float) and math.isfinite(value)
+
+
+def _to_json(value: Any) -> Any:
+    """A choice as JSON data: a tuple becomes ``{"tuple": [...]}`` (JSON has no tuples)."""
+    if isinstance(value, tuple):
+        return {"tuple": [_to_json(v) for v in value]}
+    if isinstance(value, list):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, Mapping) and set(value) == {"tuple"}:
+        return tuple(_from_json(v) for v in value["tuple"])
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
 
 
 def to_dict(space: SearchSpace) -> dict[str, Any]:
@@ -63,9 +82,16 @@ def to_dict(space: SearchSpace) -> dict[str, Any]:
             if bad:
                 raise TypeError(
                     f"parameter {name!r}: choice {bad[0]!r} cannot be stored as JSON "
-                    "(choices must be None, bool, int, finite float or str)"
+                    "(choices must be None, bool, int, finite float, str, or lists and "
+                    "tuples of those)"
                 )
-        params.append({"name": name, **param.to_dict()})
+        item = {"name": name, **param.to_dict()}
+        if isinstance(param, Categorical):
+            item["choices"] = [_to_json(c) for c in param.choices]
+        if "condition" in item:
+            cond = item["condition"]
+            item["condition"] = {**cond, "values": [_to_json(v) for v in cond["values"]]}
+        params.append(item)
     return {"params": params}
 
 
@@ -88,7 +114,9 @@ def params_from_dict(data: Mapping[str, Any]) -> dict[str, Param]:
         cond = item.get("condition")
         try:
             if cond is not None:
-                cond = Condition(cond["parent"], cond["values"])
+                cond = Condition(cond["parent"], [_from_json(v) for v in cond["values"]])
+            if "choices" in fields:
+                fields["choices"] = [_from_json(c) for c in fields["choices"]]
             param = _TYPES[item["type"]](**fields, condition=cond)
         except (TypeError, KeyError) as exc:
             raise ValueError(f"bad parameter description {item!r}: {exc}") from None
