@@ -306,11 +306,26 @@ def test_tuple_choices_survive_json_and_match_lists():
         Categorical([(1, 2), [1, 2]])
 
 
-def test_to_dict_refuses_non_json_choices_and_from_dict_checks():
-    with pytest.raises(TypeError, match=r"parameter 'est': choice .* cannot be stored as JSON"):
-        SearchSpace({"est": [object()]}).to_dict()
-    with pytest.raises(TypeError, match="choice inf cannot be stored"):
-        SearchSpace({"x": [1.0, float("inf")]}).to_dict()
+def test_to_dict_of_other_choices_compares_but_does_not_rebuild_and_from_dict_checks():
+    class Estimator:
+        def __repr__(self):
+            return "Estimator()"
+
+    space = SearchSpace(
+        {
+            "est": [Estimator(), None],
+            "w": [None, {0: 1, 1: 5}, "balanced"],
+            "x": [1.0, float("nan")],
+        }
+    )
+    data = json.loads(json.dumps(space.to_dict(), allow_nan=False))
+    assert data["params"][0]["choices"] == [{"repr": "Estimator()"}, None]
+    assert data["params"][2]["choices"] == [1.0, {"repr": "nan"}]
+    with pytest.raises(ValueError, match=r"parameter 'est': the choice Estimator\(\) was stored"):
+        SearchSpace.from_dict(data)
+    # dicts with non-str keys survive
+    rebuilt = SearchSpace.from_dict({"params": data["params"][1:2]})
+    assert rebuilt["w"].choices == (None, {0: 1, 1: 5}, "balanced")
     with pytest.raises(ValueError, match="not a search-space description"):
         SearchSpace.from_dict({"x": 1})
     with pytest.raises(ValueError, match="bad parameter description"):

@@ -47,29 +47,40 @@ def decode(space: SearchSpace, x: Any) -> dict[str, Any]:
     return out
 
 
-def _json_safe(value: Any) -> bool:
-    if value is None or isinstance(value, (str, bool, int)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_json_safe(v) for v in value)
-    return isinstance(value, float) and math.isfinite(value)
-
-
 def _to_json(value: Any) -> Any:
-    """A choice as JSON data: a tuple becomes ``{"tuple": [...]}`` (JSON has no tuples)."""
+    """A choice as JSON data. JSON has no tuples and only str keys, so a tuple is
+    ``{"tuple": [...]}``, a dict ``{"dict": [[key, value], ...]}``; anything else
+    that is not None, a bool, an int, a finite float or a str is ``{"repr": ...}``
+    (kept for comparison, not rebuildable)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     if isinstance(value, tuple):
         return {"tuple": [_to_json(v) for v in value]}
     if isinstance(value, list):
         return [_to_json(v) for v in value]
-    return value
+    if isinstance(value, dict):
+        return {"dict": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    return {"repr": repr(value)}
+
+
+class _NotRebuildable(Exception):
+    pass
 
 
 def _from_json(value: Any) -> Any:
-    if isinstance(value, Mapping) and set(value) == {"tuple"}:
-        return tuple(_from_json(v) for v in value["tuple"])
     if isinstance(value, list):
         return [_from_json(v) for v in value]
-    return value
+    if not isinstance(value, Mapping):
+        return value
+    if set(value) == {"tuple"}:
+        return tuple(_from_json(v) for v in value["tuple"])
+    if set(value) == {"dict"}:
+        return {_from_json(k): _from_json(v) for k, v in value["dict"]}
+    if set(value) == {"repr"}:
+        raise _NotRebuildable(value["repr"])
+    raise ValueError(f"unknown encoded choice {value!r}")
 
 
 def to_dict(space: SearchSpace) -> dict[str, Any]:
@@ -77,14 +88,6 @@ def to_dict(space: SearchSpace) -> dict[str, Any]:
     params = []
     for name in space.names:
         param = space[name]
-        if isinstance(param, Categorical):
-            bad = [c for c in param.choices if not _json_safe(c)]
-            if bad:
-                raise TypeError(
-                    f"parameter {name!r}: choice {bad[0]!r} cannot be stored as JSON "
-                    "(choices must be None, bool, int, finite float, str, or lists and "
-                    "tuples of those)"
-                )
         item = {"name": name, **param.to_dict()}
         if isinstance(param, Categorical):
             item["choices"] = [_to_json(c) for c in param.choices]
@@ -118,6 +121,11 @@ def params_from_dict(data: Mapping[str, Any]) -> dict[str, Param]:
             if "choices" in fields:
                 fields["choices"] = [_from_json(c) for c in fields["choices"]]
             param = _TYPES[item["type"]](**fields, condition=cond)
+        except _NotRebuildable as exc:
+            raise ValueError(
+                f"parameter {item['name']!r}: the choice {exc} was stored by its repr and "
+                "cannot be rebuilt from the stored description; pass the space itself"
+            ) from None
         except (TypeError, KeyError) as exc:
             raise ValueError(f"bad parameter description {item!r}: {exc}") from None
         params[item["name"]] = param

@@ -360,15 +360,21 @@ class SearchSpace(Mapping[str, Param]):
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; :meth:`from_dict` rebuilds the space.
 
-        Raises
-        ------
-        TypeError
-            If a categorical choice is not None, a bool, an int, a finite float or a
-            str (it could not be stored as JSON).
+        Categorical choices are stored as JSON data: None, bool, int, finite float
+        and str as they are, lists and tuples and dicts of those tagged so that they
+        come back as they were. Other choices (estimator objects, nan) are stored by
+        their ``repr``: the description still compares spaces, but
+        :meth:`from_dict` refuses to rebuild it.
         """
         return _encoding.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
-        """Rebuild a space from :meth:`to_dict`'s output."""
+        """Rebuild a space from :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ValueError
+            For a malformed description, or a choice that was stored by its repr.
+        """
         return cls(_encoding.params_from_dict(data))
