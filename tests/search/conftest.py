@@ -86,6 +86,17 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def fresh_postgres_url(postgres_url):
+    """A new, empty database on the session's PostgreSQL server."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def storage_url(request, tmp_path):
     """None (in memory), a fresh SQLite file, or the session's PostgreSQL server."""
@@ -93,7 +104,7 @@ def storage_url(request, tmp_path):
         return None
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'study.db'}"
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("fresh_postgres_url")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -101,7 +112,7 @@ def db_url(request, tmp_path):
     """A persistent storage URL: a fresh SQLite file or the PostgreSQL server."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'study.db'}"
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("fresh_postgres_url")
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from typing import Any
 
 from calipers.search._parallel import ChannelServer, exception_of, loky_executor, run_objective
 from calipers.search._storage import InMemoryStorage
+from calipers.search._study import stored
 from calipers.search._trial import FrozenTrial, TrialState
 
 __all__ = ["run_optimize"]
@@ -129,14 +130,14 @@ class _Loop:
     def start(self) -> _Job | None:
         study, storage, sid = self.study, self.study._storage, self.study._info.study_id
         with study._lock:
-            study._sync()
             now = time.time()
             if study._n_waiting > 0:
                 claimed = storage.claim_waiting(sid, now)
                 if claimed is not None:
-                    trial_id, number, params = claimed
+                    trial_id, number, params, seq = claimed
                     study._fed.add(number)
                     study._running[number] = trial_id
+                    study._own(seq, number, state=TrialState.RUNNING, start=now)
                     restore = getattr(self.searcher, "restore", None)
                     if restore is not None:
                         restore(params, None, number)  # pending, like an asked trial
@@ -149,9 +150,12 @@ class _Loop:
                 params = self.searcher.ask(predicted)
             except StopIteration:
                 return None
-            trial_id, number = storage.create_trial(sid, time.time(), params)
+            now = time.time()
+            trial_id, number, seq = storage.create_trial(sid, now, params)
             study._fed.add(number)
             study._running[number] = trial_id
+            study._own(seq, number, params=stored(params), value=None,
+                       state=TrialState.RUNNING, start=now, trial_id=trial_id)
             if number != predicted:
                 forget = getattr(self.searcher, "forget", None)
                 if forget is not None:
@@ -165,10 +169,12 @@ class _Loop:
                         time.time(),
                     )
                     study._running.pop(number, None)
+                    study._sync()
                     if reason:
                         return None
                     raise
-                storage.set_trial_params(sid, trial_id, params)
+                seq = storage.set_trial_params(sid, trial_id, params)
+                study._own(seq, number, params=stored(params))
             return _Job(number, trial_id, dict(params))
 
     # -- finishing trials ----------------------------------------------------------
@@ -180,12 +186,15 @@ class _Loop:
             "pruned": TrialState.PRUNED,
         }.get(status, TrialState.FAILED)
         with study._lock:
-            first = study._storage.finish_trial(
-                study._info.study_id, job.trial_id, state, value, reason, time.time()
+            now = time.time()
+            seq = study._storage.finish_trial(
+                study._info.study_id, job.trial_id, state, value, reason, now
             )
+            first = seq is not None
             study._running.pop(job.number, None)
             study._last_step.pop(job.number, None)
-            study._sync()
+            study._own(seq, job.number, state=state, value=value, complete=now,
+                       fail_reason=reason)
             frozen: FrozenTrial = study._cache[job.number]
             if first:
                 told = study._told_value(frozen)
@@ -381,6 +390,7 @@ def run_optimize(
 ) -> None:
     n_jobs, catch, callbacks = _check_args(objective, n_trials, timeout, n_jobs, catch, callbacks)
     study._fail_stale()
+    study._sync()
     loop = _Loop(study, objective, n_trials, timeout, n_jobs, catch, callbacks, executor)
     if show_progress:
         from tqdm.auto import tqdm

@@ -106,6 +106,59 @@ attrs_t = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+_B = sa.bindparam
+_BUMP = (
+    studies.update().where(studies.c.study_id == _B("b_sid")).values(seq=studies.c.seq + 1)
+)
+_BUMP_NUMBER = _BUMP.values(next_number=studies.c.next_number + 1)
+_BUMP_R = _BUMP.returning(studies.c.seq, studies.c.next_number)
+_BUMP_NUMBER_R = _BUMP_NUMBER.returning(studies.c.seq, studies.c.next_number)
+_SEQ = sa.select(studies.c.seq, studies.c.next_number).where(studies.c.study_id == _B("b_sid"))
+_INSERT_TRIAL = trials.insert()
+_SET_PARAMS = (
+    trials.update()
+    .where(trials.c.trial_id == _B("b_tid"))
+    .values(params=_B("b_params"), seq=_B("b_seq"))
+)
+_FIRST_WAITING = (
+    sa.select(trials.c.trial_id, trials.c.number, trials.c.params)
+    .where(trials.c.study_id == _B("b_sid"), trials.c.state == "WAITING")
+    .order_by(trials.c.number)
+    .limit(1)
+)
+_CLAIM = (
+    trials.update()
+    .where(trials.c.trial_id == _B("b_tid"), trials.c.state == "WAITING")
+    .values(state="RUNNING", start=_B("b_now"), heartbeat=_B("b_now"), seq=_B("b_seq"))
+)
+_FINISH = (
+    trials.update()
+    .where(trials.c.trial_id == _B("b_tid"), trials.c.state == "RUNNING")
+    .values(
+        state=_B("b_state"),
+        value=_B("b_value"),
+        fail_reason=_B("b_reason"),
+        complete=_B("b_now"),
+        seq=_B("b_seq"),
+    )
+)
+_TOUCH_TRIAL = trials.update().where(trials.c.trial_id == _B("b_tid")).values(seq=_B("b_seq"))
+_VALUE_KEY = (values_t.c.trial_id == _B("b_tid")) & (values_t.c.step == _B("b_step"))
+_UPDATE_VALUE = values_t.update().where(_VALUE_KEY).values(value=_B("b_value"))
+_INSERT_VALUE = values_t.insert().values(
+    trial_id=_B("b_tid"), step=_B("b_step"), value=_B("b_value")
+)
+_ATTR_KEY = (attrs_t.c.trial_id == _B("b_tid")) & (attrs_t.c.key == _B("b_key"))
+_UPDATE_ATTR = attrs_t.update().where(_ATTR_KEY).values(value=_B("b_value"))
+_INSERT_ATTR = attrs_t.insert().values(
+    trial_id=_B("b_tid"), key=_B("b_key"), value=_B("b_value")
+)
+_CHANGED = (trials.c.study_id == _B("b_sid")) & (trials.c.seq > _B("b_since"))
+_CHANGED_IDS = sa.select(trials.c.trial_id).where(_CHANGED)
+_CHANGED_TRIALS = sa.select(trials).where(_CHANGED).order_by(trials.c.seq)
+_CHANGED_VALUES = sa.select(values_t).where(values_t.c.trial_id.in_(_CHANGED_IDS))
+_CHANGED_ATTRS = sa.select(attrs_t).where(attrs_t.c.trial_id.in_(_CHANGED_IDS))
+
 class SqlStorage(Storage):
     """Studies in a database reached through an SQLAlchemy URL.
 
@@ -168,19 +221,12 @@ class SqlStorage(Storage):
 
     def _bump(self, conn: sa.Connection, study_id: int, number: bool = False) -> tuple[int, int]:
         """Increment the study's seq (and next_number); return ``(seq, number)``."""
-        values: dict[str, Any] = {"seq": studies.c.seq + 1}
-        if number:
-            values["next_number"] = studies.c.next_number + 1
-        stmt = studies.update().where(studies.c.study_id == study_id).values(**values)
+        args = {"b_sid": study_id}
         if self._returning:
-            row = conn.execute(stmt.returning(studies.c.seq, studies.c.next_number)).one()
+            row = conn.execute(_BUMP_NUMBER_R if number else _BUMP_R, args).one()
         else:
-            conn.execute(stmt)
-            row = conn.execute(
-                sa.select(studies.c.seq, studies.c.next_number).where(
-                    studies.c.study_id == study_id
-                )
-            ).one()
+            conn.execute(_BUMP_NUMBER if number else _BUMP, args)
+            row = conn.execute(_SEQ, args).one()
         return int(row[0]), int(row[1]) - 1
 
     # -- studies ---------------------------------------------------------------------
@@ -247,116 +293,107 @@ class SqlStorage(Storage):
         self._run(fn)
 
     # -- trials ----------------------------------------------------------------------
-    def _insert_trial(self, conn, study_id, now, params, state, retries) -> tuple[int, int]:
+    # Hot statements are built once (bound parameters): building one per call costs
+    # several times more than running it on SQLite.
+    def _insert_trial(self, conn, study_id, now, params, state, retries) -> tuple[int, int, int]:
         seq, number = self._bump(conn, study_id, number=True)
         running = state == TrialState.RUNNING
         result = conn.execute(
-            trials.insert().values(
-                study_id=study_id,
-                number=number,
-                state=TrialState(state).value,
-                params=None if params is None else dumps(params),
-                start=now if running else None,
-                heartbeat=now if running else None,
-                retries=retries,
-                seq=seq,
-            )
+            _INSERT_TRIAL,
+            {
+                "study_id": study_id,
+                "number": number,
+                "state": TrialState(state).value,
+                "params": None if params is None else dumps(params),
+                "start": now if running else None,
+                "heartbeat": now if running else None,
+                "retries": retries,
+                "seq": seq,
+            },
         )
-        return int(result.inserted_primary_key[0]), number
+        return int(result.inserted_primary_key[0]), number, seq
 
     def create_trial(self, study_id, now, params=None, state=TrialState.RUNNING, retries=0):
         return self._run(
             lambda conn: self._insert_trial(conn, study_id, now, params, state, retries)
         )
 
-    def _touch(self, study_id: int, write: Callable) -> Any:
-        """Run ``write(conn, seq)`` after bumping the study's seq (taking its row lock)."""
+    def _touch(self, study_id: int, write: Callable) -> int:
+        """Run ``write(conn, seq)`` after bumping the study's seq (taking its row lock);
+        return the seq."""
 
         def fn(conn):
             seq, _ = self._bump(conn, study_id)
-            return write(conn, seq)
+            write(conn, seq)
+            return seq
 
         return self._run(fn)
 
     def set_trial_params(self, study_id, trial_id, params):
-        self._touch(
+        text = dumps(params)
+        return self._touch(
             study_id,
             lambda conn, seq: conn.execute(
-                trials.update()
-                .where(trials.c.trial_id == trial_id)
-                .values(params=dumps(params), seq=seq)
+                _SET_PARAMS, {"b_tid": trial_id, "b_params": text, "b_seq": seq}
             ),
         )
 
     def claim_waiting(self, study_id, now):
         def fn(conn):
             while True:
-                row = conn.execute(
-                    sa.select(trials.c.trial_id, trials.c.number, trials.c.params)
-                    .where(trials.c.study_id == study_id, trials.c.state == "WAITING")
-                    .order_by(trials.c.number)
-                    .limit(1)
-                ).first()
+                row = conn.execute(_FIRST_WAITING, {"b_sid": study_id}).first()
                 if row is None:
                     return None
                 seq, _ = self._bump(conn, study_id)
                 done = conn.execute(
-                    trials.update()
-                    .where(trials.c.trial_id == row.trial_id, trials.c.state == "WAITING")
-                    .values(state="RUNNING", start=now, heartbeat=now, seq=seq)
+                    _CLAIM, {"b_tid": row.trial_id, "b_now": now, "b_seq": seq}
                 )
                 if done.rowcount == 1:
-                    return int(row.trial_id), int(row.number), json.loads(row.params or "{}")
+                    params = json.loads(row.params or "{}")
+                    return int(row.trial_id), int(row.number), params, seq
 
         return self._run(fn)
 
     def finish_trial(self, study_id, trial_id, state, value, fail_reason, now):
         def write(conn, seq):
             done = conn.execute(
-                trials.update()
-                .where(trials.c.trial_id == trial_id, trials.c.state == "RUNNING")
-                .values(
-                    state=TrialState(state).value,
-                    value=value,
-                    fail_reason=fail_reason,
-                    complete=now,
-                    seq=seq,
-                )
+                _FINISH,
+                {
+                    "b_tid": trial_id,
+                    "b_state": TrialState(state).value,
+                    "b_value": value,
+                    "b_reason": fail_reason,
+                    "b_now": now,
+                    "b_seq": seq,
+                },
             )
             if done.rowcount != 1:  # finished before: undo the seq bump with the rest
                 raise _AlreadyFinished
-            return True
 
         try:
             return self._touch(study_id, write)
         except _AlreadyFinished:
-            return False
+            return None
 
     def report(self, study_id, trial_id, step, value):
-        def write(conn, seq):
-            key = (values_t.c.trial_id == trial_id) & (values_t.c.step == step)
-            done = conn.execute(values_t.update().where(key).values(value=_nan_to_none(value)))
-            if done.rowcount == 0:
-                conn.execute(
-                    values_t.insert().values(
-                        trial_id=trial_id, step=step, value=_nan_to_none(value)
-                    )
-                )
-            conn.execute(trials.update().where(trials.c.trial_id == trial_id).values(seq=seq))
+        args = {"b_tid": trial_id, "b_step": step, "b_value": _nan_to_none(value)}
 
-        self._touch(study_id, write)
+        def write(conn, seq):
+            if conn.execute(_UPDATE_VALUE, args).rowcount == 0:
+                conn.execute(_INSERT_VALUE, args)
+            conn.execute(_TOUCH_TRIAL, {"b_tid": trial_id, "b_seq": seq})
+
+        return self._touch(study_id, write)
 
     def set_user_attr(self, study_id, trial_id, key, value):
-        text = dumps(value)
+        args = {"b_tid": trial_id, "b_key": key, "b_value": dumps(value)}
 
         def write(conn, seq):
-            where = (attrs_t.c.trial_id == trial_id) & (attrs_t.c.key == key)
-            done = conn.execute(attrs_t.update().where(where).values(value=text))
-            if done.rowcount == 0:
-                conn.execute(attrs_t.insert().values(trial_id=trial_id, key=key, value=text))
-            conn.execute(trials.update().where(trials.c.trial_id == trial_id).values(seq=seq))
+            if conn.execute(_UPDATE_ATTR, args).rowcount == 0:
+                conn.execute(_INSERT_ATTR, args)
+            conn.execute(_TOUCH_TRIAL, {"b_tid": trial_id, "b_seq": seq})
 
-        self._touch(study_id, write)
+        return self._touch(study_id, write)
 
     def heartbeat(self, trial_ids, now):
         if not trial_ids:
@@ -370,26 +407,20 @@ class SqlStorage(Storage):
         )
 
     def read_trials(self, study_id, since):
+        args = {"b_sid": study_id, "b_since": since}
+
         def fn(conn):
-            seq = int(
-                conn.execute(
-                    sa.select(studies.c.seq).where(studies.c.study_id == study_id)
-                ).scalar_one()
-            )
+            seq = int(conn.execute(_SEQ, args).one()[0])
             if seq <= since:
                 return [], seq
-            changed = (trials.c.study_id == study_id) & (trials.c.seq > since)
-            ids = sa.select(trials.c.trial_id).where(changed)
+            rows = conn.execute(_CHANGED_TRIALS, args).all()
             values: dict[int, dict[int, float]] = {}
-            for tid, step, val in conn.execute(
-                sa.select(values_t).where(values_t.c.trial_id.in_(ids))
-            ):
-                values.setdefault(tid, {})[int(step)] = math.nan if val is None else val
             attrs: dict[int, dict[str, Any]] = {}
-            for tid, key, val in conn.execute(
-                sa.select(attrs_t).where(attrs_t.c.trial_id.in_(ids))
-            ):
-                attrs.setdefault(tid, {})[key] = json.loads(val)
+            if rows:
+                for tid, step, val in conn.execute(_CHANGED_VALUES, args):
+                    values.setdefault(tid, {})[int(step)] = math.nan if val is None else val
+                for tid, key, val in conn.execute(_CHANGED_ATTRS, args):
+                    attrs.setdefault(tid, {})[key] = json.loads(val)
             out = [
                 FrozenTrial(
                     number=int(r.number),
@@ -403,7 +434,7 @@ class SqlStorage(Storage):
                     fail_reason=r.fail_reason,
                     trial_id=int(r.trial_id),
                 )
-                for r in conn.execute(sa.select(trials).where(changed).order_by(trials.c.seq))
+                for r in rows
             ]
             return out, seq
 

@@ -124,22 +124,26 @@ class Storage(abc.ABC):
         params: dict[str, Any] | None = None,
         state: TrialState = TrialState.RUNNING,
         retries: int = 0,
-    ) -> tuple[int, int]:
-        """Add a trial with the next free number (atomically); return ``(trial_id, number)``.
+    ) -> tuple[int, int, int]:
+        """Add a trial with the next free number (atomically).
+
+        Returns ``(trial_id, number, seq)``, ``seq`` being the change's sequence number
+        (every writing method returns it: a study that sees ``seq == last_seen + 1``
+        knows nobody else wrote meanwhile and updates its cache without reading).
 
         RUNNING trials get ``now`` as start time and heartbeat; WAITING ones (enqueued)
         get their start time when claimed.
         """
 
     @abc.abstractmethod
-    def set_trial_params(self, study_id: int, trial_id: int, params: dict[str, Any]) -> None:
-        """Store the parameters asked for a RUNNING trial."""
+    def set_trial_params(self, study_id: int, trial_id: int, params: dict[str, Any]) -> int:
+        """Store the parameters asked for a RUNNING trial; return the seq."""
 
     @abc.abstractmethod
-    def claim_waiting(self, study_id: int, now: float) -> tuple[int, int, dict] | None:
+    def claim_waiting(self, study_id: int, now: float) -> tuple[int, int, dict, int] | None:
         """Atomically turn the lowest-numbered WAITING trial RUNNING.
 
-        Returns ``(trial_id, number, params)``, or None when none is waiting.
+        Returns ``(trial_id, number, params, seq)``, or None when none is waiting.
         """
 
     @abc.abstractmethod
@@ -151,17 +155,18 @@ class Storage(abc.ABC):
         value: float | None,
         fail_reason: str | None,
         now: float,
-    ) -> bool:
-        """Record the end of a RUNNING trial; return False (and change nothing) if it
-        was already finished (a re-run task, or one failed as heartbeat-lost)."""
+    ) -> int | None:
+        """Record the end of a RUNNING trial and return the seq; return None (and change
+        nothing) if it was already finished (a re-run task, or one failed as
+        heartbeat-lost)."""
 
     @abc.abstractmethod
-    def report(self, study_id: int, trial_id: int, step: int, value: float) -> None:
-        """Store (or overwrite) the intermediate value at ``step``."""
+    def report(self, study_id: int, trial_id: int, step: int, value: float) -> int:
+        """Store (or overwrite) the intermediate value at ``step``; return the seq."""
 
     @abc.abstractmethod
-    def set_user_attr(self, study_id: int, trial_id: int, key: str, value: Any) -> None:
-        """Store a JSON-serializable user attribute."""
+    def set_user_attr(self, study_id: int, trial_id: int, key: str, value: Any) -> int:
+        """Store a JSON-serializable user attribute; return the seq."""
 
     @abc.abstractmethod
     def heartbeat(self, trial_ids: list[int], now: float) -> None:
@@ -274,13 +279,14 @@ class InMemoryStorage(Storage):
             self._where[trial_id] = (study_id, len(records))
             records.append(record)
             self._bump(study_id, record)
-            return trial_id, record["number"]
+            return trial_id, record["number"], record["seq"]
 
     def set_trial_params(self, study_id, trial_id, params):
         with self._lock:
             study_id, record = self._record(trial_id)
             record["params"] = json.loads(dumps(params))
             self._bump(study_id, record)
+            return record["seq"]
 
     def claim_waiting(self, study_id, now):
         with self._lock:
@@ -288,31 +294,34 @@ class InMemoryStorage(Storage):
                 if record["state"] == TrialState.WAITING:
                     record.update(state=TrialState.RUNNING, start=now, heartbeat=now)
                     self._bump(study_id, record)
-                    return record["trial_id"], record["number"], dict(record["params"])
+                    params = dict(record["params"])
+                    return record["trial_id"], record["number"], params, record["seq"]
             return None
 
     def finish_trial(self, study_id, trial_id, state, value, fail_reason, now):
         with self._lock:
             study_id, record = self._record(trial_id)
             if record["state"] != TrialState.RUNNING:
-                return False
+                return None
             record.update(
                 state=TrialState(state), value=value, fail_reason=fail_reason, complete=now
             )
             self._bump(study_id, record)
-            return True
+            return record["seq"]
 
     def report(self, study_id, trial_id, step, value):
         with self._lock:
             study_id, record = self._record(trial_id)
             record["values"][int(step)] = float(value)
             self._bump(study_id, record)
+            return record["seq"]
 
     def set_user_attr(self, study_id, trial_id, key, value):
         with self._lock:
             study_id, record = self._record(trial_id)
             record["attrs"][key] = json.loads(dumps(value))
             self._bump(study_id, record)
+            return record["seq"]
 
     def heartbeat(self, trial_ids, now):
         with self._lock:

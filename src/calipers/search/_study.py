@@ -8,6 +8,8 @@ in :mod:`calipers.search._optimize`.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import threading
 import time
@@ -15,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from calipers.search._storage import Storage
+from calipers.search._storage import Storage, dumps
 from calipers.search._trial import FrozenTrial, TrialState
 
 __all__ = ["Study"]
@@ -157,10 +159,11 @@ class Study:
         """
         params = self.space.validate(dict(params))
         with self._lock:
-            _, number = self._storage.create_trial(
+            trial_id, number, seq = self._storage.create_trial(
                 self._info.study_id, time.time(), params, TrialState.WAITING
             )
-            self._sync()
+            self._own(seq, number, params=stored(params), value=None,
+                      state=TrialState.WAITING, trial_id=trial_id)
             return number
 
     # -- optimize --------------------------------------------------------------------
@@ -230,28 +233,48 @@ class Study:
         """Read the trials changed since the last read into the cache."""
         with self._lock:
             changed, self._seq = self._storage.read_trials(self._info.study_id, self._seq)
-            if not changed:
+            if changed:
+                self._ingest(changed)
+
+    def _own(self, seq: int | None, number: int, **fields: Any) -> None:
+        """This process wrote trial ``number`` (``fields`` changed) and got ``seq``.
+
+        When ``seq`` directly follows the last one seen, nobody else wrote meanwhile:
+        the cache is updated without reading the storage. Otherwise read the changes.
+        """
+        with self._lock:
+            old = self._cache.get(number)
+            if seq is None or seq != self._seq + 1 or (old is None and "state" not in fields):
+                self._sync()
                 return
-            for trial in changed:
-                old = self._cache.get(trial.number)
-                if old is not None and old.state == TrialState.WAITING:
-                    self._n_waiting -= 1
-                if trial.state == TrialState.WAITING:
-                    self._n_waiting += 1
-                self._cache[trial.number] = trial
-                self._next_number = max(self._next_number, trial.number + 1)
-                if trial.intermediate_values:
-                    self._history[trial.number] = {
-                        s: self._minimized(v) for s, v in trial.intermediate_values.items()
-                    }
-                if trial.state == TrialState.COMPLETE and self._better(trial):
-                    self._best = trial
-            # foreign trials (other processes, or stored before this study was opened)
-            for trial in sorted(changed, key=lambda t: t.number):
-                if trial.state.finished and trial.number not in self._fed:
-                    self._fed.add(trial.number)
-                    if trial.params:
-                        self._restore(trial)
+            if old is None:
+                trial = FrozenTrial(number=number, **fields)
+            else:
+                trial = dataclasses.replace(old, **fields)
+            self._seq = seq
+            self._ingest([trial])
+
+    def _ingest(self, changed: list[FrozenTrial]) -> None:
+        for trial in changed:
+            old = self._cache.get(trial.number)
+            if old is not None and old.state == TrialState.WAITING:
+                self._n_waiting -= 1
+            if trial.state == TrialState.WAITING:
+                self._n_waiting += 1
+            self._cache[trial.number] = trial
+            self._next_number = max(self._next_number, trial.number + 1)
+            if trial.intermediate_values:
+                self._history[trial.number] = {
+                    s: self._minimized(v) for s, v in trial.intermediate_values.items()
+                }
+            if trial.state == TrialState.COMPLETE and self._better(trial):
+                self._best = trial
+        # foreign trials (other processes, or stored before this study was opened)
+        for trial in sorted(changed, key=lambda t: t.number):
+            if trial.state.finished and trial.number not in self._fed:
+                self._fed.add(trial.number)
+                if trial.params:
+                    self._restore(trial)
 
     def _restore(self, trial: FrozenTrial) -> None:
         try:
@@ -279,7 +302,10 @@ class Study:
             trial_id = self._trial_id(number)
             if trial_id is None:  # finished already (a re-run task reporting late)
                 return
-            self._storage.report(self._info.study_id, trial_id, step, value)
+            seq = self._storage.report(self._info.study_id, trial_id, step, value)
+            values = dict(self._cache[number].intermediate_values) if number in self._cache else {}
+            values[step] = value
+            self._own(seq, number, intermediate_values=values)
             self._history.setdefault(number, {})[step] = self._minimized(value)
             self._last_step[number] = step
 
@@ -299,7 +325,15 @@ class Study:
         with self._lock:
             trial_id = self._trial_id(number)
             if trial_id is not None:
-                self._storage.set_user_attr(self._info.study_id, trial_id, key, value)
+                seq = self._storage.set_user_attr(self._info.study_id, trial_id, key, value)
+                attrs = dict(self._cache[number].user_attrs) if number in self._cache else {}
+                attrs[key] = stored(value)
+                self._own(seq, number, user_attrs=attrs)
+
+
+def stored(value: Any) -> Any:
+    """``value`` as the storage gives it back (a JSON round trip)."""
+    return json.loads(dumps(value))
 
 
 def _count_states(trials: Iterable[FrozenTrial]) -> str:
