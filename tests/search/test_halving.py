@@ -302,3 +302,37 @@ def test_hyperband_pruning_compares_within_a_bracket():
     assert s.should_prune(one[0], 3, 1.0, history)
     assert not s.should_prune(one[0], 1, 9.0, {n: {1: 0.0} for n in one[1:9]})  # below its rungs
     assert s.should_prune(other[0], 1, 9.0, {n: {1: 0.0} for n in other[1:9]})
+
+
+def test_in_a_study_budget_mode_and_pruning_mode():
+    import calipers
+    from calipers.search import TrialPruned, TrialState
+
+    study = calipers.create_study(
+        space=SPACE, searcher="halving", seed=0, searcher_options={"max_budget": 9}
+    )
+    study.optimize(lambda t: _objective(t, t["budget"]), n_trials=40)
+    budgets = [t.params["budget"] for t in study.trials]
+    assert set(budgets) == {1, 3, 9} and budgets.count(1) > budgets.count(3) > budgets.count(9)
+    assert study.best_params["budget"] == 9
+
+    def incremental(trial):
+        for step in range(1, 28):
+            value = _objective(trial, step)
+            trial.report(value, step)
+            if trial.should_prune():
+                raise TrialPruned()
+        return value
+
+    pruning = calipers.create_study(
+        space=SPACE,
+        searcher="halving",
+        seed=0,
+        searcher_options={"max_budget": 27, "budget": None},
+    )
+    pruning.optimize(incremental, n_trials=30)
+    states = [t.state for t in pruning.trials]
+    assert states.count(TrialState.PRUNED) >= 10 and states.count(TrialState.COMPLETE) >= 3
+    for t in pruning.trials:  # pruned at a rung, never past the last rung below the top
+        if t.state == TrialState.PRUNED:
+            assert max(t.intermediate_values) in (1, 3, 9)
