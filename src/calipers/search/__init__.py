@@ -52,6 +52,8 @@ __all__ = [
     "Trial",
     "FrozenTrial",
     "TrialState",
+    *(_STORAGES := ("Storage", "InMemoryStorage", "SqlStorage", "StorageError",
+                    "DuplicateStudyError", "UnknownStudyError")),
 ]
 
 #: name -> module that defines it (imported on first access).
@@ -73,6 +75,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("create_study", "load_study"), "calipers.search._create"),
     "Study": "calipers.search._study",
     **dict.fromkeys(("Trial", "FrozenTrial", "TrialState"), "calipers.search._trial"),
+    **dict.fromkeys(_STORAGES, "calipers.search._study"),  # _study resolves the storages
 }
 
 
