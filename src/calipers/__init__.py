@@ -28,10 +28,15 @@ _LAZY = {
     "optim": ("calipers.optim", None),
     "create_study": ("calipers.search._create", "create_study"),
     "load_study": ("calipers.search._create", "load_study"),
+    "load": ("calipers.export._artifact", "load"),
+    "verify": ("calipers.export._verify", "verify"),
+    "export_model": ("calipers.export._artifact", "export_model"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from calipers import backends, errors, evaluate, export, metrics, optim, plugins, search
+    from calipers.export._artifact import export_model, load
+    from calipers.export._verify import verify
     from calipers.metrics import metric
     from calipers.search._create import create_study, load_study
 
@@ -42,13 +47,16 @@ __all__ = [
     "errors",
     "evaluate",
     "export",
+    "export_model",
     "hookimpl",
+    "load",
     "load_study",
     "metric",
     "metrics",
     "optim",
     "plugins",
     "search",
+    "verify",
 ]
 
 

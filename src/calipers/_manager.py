@@ -41,6 +41,7 @@ BUILTIN_MODULES: tuple[tuple[str, str], ...] = (
     ("calipers.backends", "calipers.backends"),
     ("calipers.search", "calipers.search._builtin"),
     ("calipers.search.bayes", "calipers.search._bayes"),
+    ("calipers.export", "calipers.export._builtin"),
 )
 #: Plugin statuses, from good to bad.
 STATUSES = ("ok", "conflict", "unavailable", "broken")

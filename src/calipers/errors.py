@@ -27,3 +27,21 @@ class MissingExtraError(CalipersError, ImportError):
 
 class PluginConflictError(CalipersError, ValueError):
     """Two plugins registered the same name for the same kind of object."""
+
+
+class ArtifactError(CalipersError, ValueError):
+    """An exported artifact is missing, malformed, tampered with or not trusted.
+
+    The message names the artifact's path and the offending file.
+    """
+
+
+class ParityError(CalipersError, ValueError):
+    """An artifact does not reproduce its model within the tolerance.
+
+    ``report`` holds the :class:`calipers.export.ParityReport` that failed.
+    """
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

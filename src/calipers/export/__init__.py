@@ -1,79 +1,53 @@
-"""Model export: the :class:`Exporter` contract.
+"""Model export: artifacts, loading with hash checks, parity checks, the :class:`Exporter` contract.
 
-An exporter writes a model to a self-describing artifact directory and checks that
-the artifact reproduces the model. Plugins add exporters with the
-``register_exporter`` hook; ``calipers.plugins.get("exporter", name)`` finds them.
-This import path is stable for third parties.
+``calipers.export`` is this package and, called, :func:`export_model`::
+
+    path = calipers.export(model, "skops", "artifacts/model", sample=X_test)
+    artifact = calipers.load(path)            # checks every file's sha256 first
+    artifact.predict(X_test)
+    calipers.verify(path, model, X_test)      # ParityReport; ParityError if off
+
+Exporters come from plugins through the ``register_exporter`` hook;
+``calipers.plugins.get("exporter", name)`` finds them. ``from calipers.export import
+Exporter`` is stable for third parties. The built-in exporters are ``skops`` and
+``pickle`` (``joblib``).
 """
 
 from __future__ import annotations
 
-import abc
-import pathlib
-from typing import Any, ClassVar
+import sys
+import types
+from typing import Any
 
-__all__ = ["Exporter"]
+from calipers.export._artifact import Artifact, export_model, exporter_for, load
+from calipers.export._base import DEFAULT_TOLERANCE, Exporter, Runner
+from calipers.export._manifest import MANIFEST_NAME, read_manifest
+from calipers.export._verify import ParityReport, verify
+from calipers.export._versions import check_model_name, list_versions, version_dir
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "MANIFEST_NAME",
+    "Artifact",
+    "Exporter",
+    "ParityReport",
+    "Runner",
+    "check_model_name",
+    "export_model",
+    "exporter_for",
+    "list_versions",
+    "load",
+    "read_manifest",
+    "verify",
+    "version_dir",
+]
 
 
-class Exporter(abc.ABC):
-    """Base class of exporters (``onnx``, ``tfserving``, ...).
+class _ExportModule(types.ModuleType):
+    """This package's module type: calling it calls :func:`export_model`."""
 
-    Subclasses set :attr:`name` and implement :meth:`export` and :meth:`verify`.
-    They are constructed without arguments; options go in the subclass's
-    constructor as keyword arguments with defaults.
-    """
+    def __call__(self, model: Any, format: str, path: Any, **kwargs: Any) -> Any:
+        return export_model(model, format, path, **kwargs)
 
-    #: Registry name, e.g. ``"onnx"``.
-    name: ClassVar[str] = ""
 
-    @abc.abstractmethod
-    def export(self, model: Any, path: str | pathlib.Path, sample: Any) -> pathlib.Path:
-        """Write ``model`` as an artifact directory at ``path`` and return its path.
-
-        Parameters
-        ----------
-        model : object
-            The trained model, of a type this exporter supports.
-        path : str or pathlib.Path
-            The artifact directory to create.
-        sample : array-like
-            A few representative inputs: they fix the input schema recorded in the
-            manifest and are what :meth:`verify` compares on.
-
-        Returns
-        -------
-        pathlib.Path
-            The artifact directory. It holds the model file(s) and a
-            ``manifest.json`` with the files' hashes, the input schema and the
-            versions of the libraries involved.
-
-        Raises
-        ------
-        TypeError
-            If this exporter does not support ``type(model)``; the message names
-            the type and the supported ones.
-        """
-
-    @abc.abstractmethod
-    def verify(self, path: str | pathlib.Path, model: Any, sample: Any) -> dict[str, Any]:
-        """Check that the artifact at ``path`` reproduces ``model`` on ``sample``.
-
-        Parameters
-        ----------
-        path : str or pathlib.Path
-            An artifact directory written by :meth:`export`.
-        model : object
-            The model it was exported from.
-        sample : array-like
-            Inputs to run through both.
-
-        Returns
-        -------
-        dict
-            A report with at least ``"ok"`` (bool: outputs agree within the
-            exporter's tolerance) and ``"max_abs_diff"`` (float). It does not raise
-            on a mismatch: the caller decides what a failed parity means.
-        """
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+sys.modules[__name__].__class__ = _ExportModule

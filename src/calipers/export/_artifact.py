@@ -1,0 +1,390 @@
+"""``calipers.export(...)`` and ``calipers.load(...)``: writing and opening artifacts.
+
+An artifact is written into a temporary sibling directory
+``<parent>/.<name>.tmp-<random>`` and renamed into place, so a reader (``calipers
+serve`` watching a model base) never sees a half-written one; a failed export
+removes its temporary directory and leaves ``path`` untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+import shutil
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from calipers.errors import ArtifactError
+from calipers.export._base import DEFAULT_TOLERANCE, Exporter, Runner
+from calipers.export._manifest import (
+    MANIFEST_NAME,
+    REFERENCE_ROWS,
+    build_manifest,
+    read_manifest,
+    tensor_spec,
+    write_manifest,
+)
+from calipers.export._outputs import as_inputs, first_rows, to_array
+
+
+def exporter_for(fmt: str, model: Any = None) -> Exporter:
+    """Return an instance of the exporter registered for format ``fmt``.
+
+    When several exporters handle ``fmt``, the ones that support ``model`` are
+    kept, then the one whose name is ``fmt``.
+
+    Raises
+    ------
+    ValueError
+        If no exporter handles ``fmt`` (the message lists the available ones), or
+        several do and none is preferred.
+    TypeError
+        If the exporter does not support ``model``.
+    """
+    from calipers import plugins
+
+    if not isinstance(fmt, str):
+        raise TypeError(f"format must be a string such as 'skops' or 'onnx', got {fmt!r}")
+    candidates = [cls for cls in plugins.classes("exporter") if fmt in _handles(cls)]
+    if not candidates:
+        plugins.get("exporter", fmt)  # raises: unknown name, with close matches and hints
+    instances = [cls() for cls in candidates]
+    if model is not None and len(instances) > 1:
+        instances = [e for e in instances if e.supports(model)] or instances
+    if len(instances) > 1:
+        named = [e for e in instances if e.name == fmt]
+        if not named:
+            names = ", ".join(repr(e.name) for e in instances)
+            raise ValueError(f"format {fmt!r} is written by several exporters ({names}); "
+                             "pass one of their names as the format")
+        instances = named
+    exporter = instances[0]
+    if model is not None and hasattr(exporter, "supports") and not exporter.supports(model):
+        raise TypeError(
+            f"exporter {exporter.name!r} does not support {type(model).__module__}."
+            f"{type(model).__qualname__} models"
+        )
+    return exporter
+
+
+def _handles(cls: type) -> tuple[str, ...]:
+    handles = getattr(cls, "handles", None)
+    return tuple(handles()) if callable(handles) else (cls.name,)
+
+
+def _fsync_dir(path: pathlib.Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # platforms that cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _check_target(path: pathlib.Path, overwrite: bool) -> bool:
+    """Whether ``path`` exists (and may be replaced); raise if it must not be."""
+    if not (path.exists() or path.is_symlink()):
+        return False
+    if not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    if path.is_symlink() or not path.is_dir() or not (path / MANIFEST_NAME).is_file():
+        raise FileExistsError(
+            f"{path} exists and is not an artifact directory (no {MANIFEST_NAME}); "
+            "refusing to replace it"
+        )
+    return True
+
+
+def export_model(
+    model: Any,
+    format: str,
+    path: str | os.PathLike,
+    *,
+    sample: Any,
+    metrics: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> pathlib.Path:
+    """Export ``model`` as an artifact directory at ``path``.
+
+    Also available as ``calipers.export(model, format, path, sample=X)``.
+
+    Parameters
+    ----------
+    model : object
+        The trained model.
+    format : str
+        An exporter's name or format (``"skops"``, ``"pickle"``, ``"onnx"``, ...).
+    path : str or os.PathLike
+        The artifact directory to create.
+    sample : array-like or dict
+        Representative inputs: they fix the input schema, and their first
+        16 rows with the model's outputs are stored as the reference sample.
+    metrics : dict, optional
+        Metrics the model was evaluated with, stored in the manifest.
+    overwrite : bool, default False
+        Replace an existing artifact at ``path``.
+    **options
+        Passed to the exporter.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, holding the model file(s) and ``manifest.json``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False (or it is not an artifact).
+    ValueError, TypeError
+        For an unknown format, a model the exporter does not support, or a
+        missing sample.
+    """
+    if sample is None:
+        raise ValueError("export needs a sample of inputs (sample=X): it fixes the input schema")
+    path = pathlib.Path(path)
+    if not path.name or path.name in (".", ".."):
+        raise ValueError(f"cannot export to {str(path)!r}: give a directory name")
+    replace = _check_target(path, overwrite)
+    exporter = exporter_for(format, model)
+    parent = path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=parent))
+    try:
+        os.chmod(tmp, 0o755)
+        fields = exporter.export(model, tmp, sample, **options)
+        if not isinstance(fields, Mapping):
+            raise TypeError(
+                f"exporter {exporter.name!r}: export() returned {type(fields).__name__}, "
+                "expected a dict of manifest fields (inputs, outputs, libraries, ...)"
+            )
+        manifest = build_manifest(
+            _complete(exporter, model, sample, fields, metrics),
+            fmt=format,
+            exporter=exporter.name,
+        )
+        write_manifest(tmp, manifest)
+        _fsync_dir(tmp)
+        if replace:
+            _check_target(path, overwrite)
+            old = parent / f".{path.name}.old-{secrets.token_hex(4)}"
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if path.exists() or path.is_symlink():
+                raise FileExistsError(f"{path} was created by someone else during the export")
+            os.rename(tmp, path)
+        _fsync_dir(parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _complete(
+    exporter: Exporter,
+    model: Any,
+    sample: Any,
+    fields: Mapping[str, Any],
+    metrics: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The exporter's fields plus input/output specs, tolerance, reference and metrics."""
+    out = dict(fields)
+    names = [spec["name"] for spec in fields["inputs"]] if fields.get("inputs") else None
+    inputs = first_rows(exporter.prepare_inputs(sample, names), REFERENCE_ROWS)
+    outputs = {k: to_array(v) for k, v in exporter.model_outputs(model, inputs).items()}
+    if not fields.get("inputs"):
+        out["inputs"] = [tensor_spec(k, v) for k, v in inputs.items()]
+    if not fields.get("outputs"):
+        out["outputs"] = [tensor_spec(k, v) for k, v in outputs.items()]
+    out["tolerance"] = {
+        **DEFAULT_TOLERANCE,
+        **getattr(exporter, "tolerance", {}),
+        **(fields.get("tolerance") or {}),
+    }
+    out["reference"] = {"inputs": inputs, "outputs": outputs}
+    out["metrics"] = dict(metrics or {})
+    return out
+
+
+class Artifact:
+    """A loaded artifact: its manifest and a runner for its model.
+
+    Returned by :func:`calipers.load`; use as a context manager or call
+    :meth:`close` when done.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The artifact directory.
+    manifest : dict
+        Its checked ``manifest.json``.
+    exporter : Exporter or None
+        The exporter that wrote (and loaded) it.
+    """
+
+    def __init__(
+        self,
+        path: pathlib.Path,
+        manifest: dict[str, Any],
+        runner: Runner,
+        exporter: Exporter | None = None,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.exporter = exporter
+        self._runner = runner
+
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        """Input specs: ``[{"name", "dtype", "shape"}]`` (``None`` = any size)."""
+        return self.manifest["inputs"]
+
+    @property
+    def outputs(self) -> list[dict[str, Any]]:
+        """Output specs, as :attr:`inputs`."""
+        return self.manifest["outputs"]
+
+    @property
+    def format(self) -> str:
+        return self.manifest["format"]
+
+    @property
+    def task(self) -> str:
+        return self.manifest.get("task", "other")
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.manifest.get("classes")
+
+    def _conform(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Check each input's rank and fixed dims; cast it to the recorded dtype."""
+        specs = {spec["name"]: spec for spec in self.inputs}
+        out = {}
+        for name, arr in arrays.items():
+            spec = specs[name]
+            shape = spec.get("shape")
+            if shape is not None:
+                pairs = zip(shape, arr.shape, strict=False)
+                if arr.ndim != len(shape) or any(
+                    want is not None and want != got for want, got in pairs
+                ):
+                    shown = ["None" if d is None else d for d in shape]
+                    raise ValueError(
+                        f"input {name!r} must have shape [{', '.join(map(str, shown))}], "
+                        f"got {list(arr.shape)}"
+                    )
+            dtype = spec.get("dtype")
+            if dtype and dtype not in ("str", "object") and arr.dtype != np.dtype(dtype):
+                target = np.dtype(dtype)
+                if not np.can_cast(arr.dtype, target, "same_kind"):
+                    raise ValueError(
+                        f"input {name!r} must have dtype {dtype}, got {arr.dtype} (which "
+                        "does not convert safely)"
+                    )
+                arr = arr.astype(target)
+            out[name] = arr
+        return out
+
+    def run(self, inputs: Any) -> dict[str, np.ndarray]:
+        """Run the model; ``inputs`` is a dict ``{name: array}`` or one array.
+
+        Returns
+        -------
+        dict[str, numpy.ndarray]
+            ``{output name: array}``, in the manifest's output order.
+
+        Raises
+        ------
+        ValueError
+            If the inputs' names, ranks, fixed dimensions or dtypes do not match
+            the manifest's input specs.
+        """
+        names = [spec["name"] for spec in self.inputs]
+        arrays = self._conform(as_inputs(inputs, names))
+        result = self._runner.run(arrays)
+        order = [spec["name"] for spec in self.outputs if spec["name"] in result]
+        order += [k for k in result if k not in order]
+        return {k: np.asarray(result[k]) for k in order}
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels for classifiers, the first output (values) for other models."""
+        result = self.run(X)
+        for name in ("label", "prediction"):
+            if name in result:
+                return result[name]
+        return next(iter(result.values()))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (classifiers exported with a ``probabilities`` output)."""
+        if "probabilities" not in [spec["name"] for spec in self.outputs]:
+            raise AttributeError(
+                f"artifact {self.path} has no 'probabilities' output (outputs: "
+                f"{[spec['name'] for spec in self.outputs]})"
+            )
+        return self.run(X)["probabilities"]
+
+    def close(self) -> None:
+        """Release the runner's resources (sessions, files)."""
+        close = getattr(self._runner, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> Artifact:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Artifact({str(self.path)!r}, format={self.format!r}, "
+                f"model_type={self.manifest.get('model_type')!r})")
+
+
+def load(path: str | os.PathLike, *, trusted: bool = False) -> Artifact:
+    """Open the artifact at ``path`` after checking it was not tampered with.
+
+    ``manifest.json`` and the sha256 of every file are checked (and no file may
+    be missing or unlisted) before any model file is deserialized.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An artifact directory written by :func:`calipers.export`.
+    trusted : bool, default False
+        Whether you trust the artifact's origin. Formats that can run arbitrary
+        code when loaded (pickle/joblib) are refused unless True.
+
+    Returns
+    -------
+    Artifact
+
+    Raises
+    ------
+    calipers.errors.ArtifactError
+        If the artifact is missing, malformed, modified after export, written by
+        an exporter that is not installed, or needs ``trusted=True``.
+    """
+    from calipers import plugins
+
+    path = pathlib.Path(path)
+    manifest = read_manifest(path)
+    name = manifest.get("exporter") or manifest.get("format")
+    try:
+        exporter = plugins.get("exporter", name)()
+    except ValueError as exc:
+        raise ArtifactError(
+            f"artifact {path}: written by exporter {name!r} (format "
+            f"{manifest.get('format')!r}), which is not available: {exc}"
+        ) from None
+    runner = exporter.load(path, manifest, trusted)
+    return Artifact(path, manifest, runner, exporter)

@@ -1,0 +1,233 @@
+"""``calipers.verify``: does an artifact reproduce its model? A parity report per output."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from calipers.errors import ParityError
+from calipers.export._manifest import jsonable
+
+TOLERANCE_KEYS = ("rtol", "atol", "min_label_agreement")
+
+
+@dataclass
+class ParityReport:
+    """How closely an artifact's outputs match the original model's.
+
+    Attributes
+    ----------
+    n : int
+        Rows compared.
+    ok : bool
+        Every numeric output within tolerance and every label output agreeing at
+        least ``min_label_agreement`` of the time.
+    max_abs_diff : dict[str, float]
+        Per numeric output: ``max |artifact - model|`` (0 when NaNs coincide,
+        ``inf`` when only one side is NaN).
+    max_rel_diff : dict[str, float]
+        Per numeric output: ``max |artifact - model| / |model|`` (``inf`` where the
+        model gives exactly 0 and the artifact does not).
+    label_agreement : float or None
+        The lowest agreement rate over label outputs (a row agrees when all its
+        values are equal); None if there is no label output.
+    label_agreements : dict[str, float]
+        Agreement rate per label output.
+    tolerance : dict[str, float]
+        ``rtol``, ``atol`` and ``min_label_agreement`` used: a numeric output
+        passes when ``|artifact - model| <= atol + rtol * |model|`` everywhere.
+    failures : list[str]
+        One line per failed check.
+    """
+
+    n: int
+    ok: bool
+    max_abs_diff: dict[str, float] = field(default_factory=dict)
+    max_rel_diff: dict[str, float] = field(default_factory=dict)
+    label_agreement: float | None = None
+    label_agreements: dict[str, float] = field(default_factory=dict)
+    tolerance: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-safe types (non-finite numbers become ``None``)."""
+        return jsonable(asdict(self), "report")
+
+    def __str__(self) -> str:
+        lines = [f"parity on {self.n} rows: {'ok' if self.ok else 'FAILED'}"]
+        for name, diff in self.max_abs_diff.items():
+            lines.append(
+                f"  {name}: max abs diff {diff:.3g}, max rel diff {self.max_rel_diff[name]:.3g}"
+            )
+        for name, rate in self.label_agreements.items():
+            lines.append(f"  {name}: label agreement {rate:.6g}")
+        lines.extend(f"  failed: {line}" for line in self.failures)
+        return "\n".join(lines)
+
+
+def _is_label(name: str, expected: np.ndarray) -> bool:
+    return name == "label" or expected.dtype.kind not in "fc"
+
+
+def _compare_labels(name: str, got: np.ndarray, want: np.ndarray) -> float:
+    if want.dtype.kind in "USO" or got.dtype.kind in "USO":
+        got, want = got.astype(str), want.astype(str)
+    equal = got == want
+    rows = equal.reshape(len(equal), -1).all(axis=1) if equal.ndim > 1 else equal
+    return float(rows.mean()) if len(rows) else 1.0
+
+
+def _compare_numbers(got: np.ndarray, want: np.ndarray, rtol: float, atol: float
+                     ) -> tuple[float, float, bool, int]:
+    """(max abs diff, max rel diff, within tolerance, first bad flat index or -1)."""
+    a = got.astype(np.float64, copy=False)
+    b = want.astype(np.float64, copy=False)
+    both_nan = np.isnan(a) & np.isnan(b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.where(both_nan, 0.0, np.abs(a - b))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        rel = np.where(diff == 0, 0.0, diff / np.abs(b))
+        rel = np.where(np.isnan(rel), np.inf, rel)
+        bad = ~(diff <= atol + rtol * np.abs(b)) & ~both_nan
+    max_abs = float(diff.max()) if diff.size else 0.0
+    max_rel = float(rel.max()) if rel.size else 0.0
+    first = int(np.flatnonzero(bad.ravel())[0]) if bad.any() else -1
+    return max_abs, max_rel, first < 0, first
+
+
+def compare_outputs(
+    got: Mapping[str, Any], want: Mapping[str, Any], tolerance: Mapping[str, float]
+) -> ParityReport:
+    """Compare an artifact's outputs ``got`` with the model's ``want`` (same names).
+
+    Outputs the model has and the artifact lacks fail; extra artifact outputs are
+    ignored.
+    """
+    tol = {k: float(tolerance[k]) for k in TOLERANCE_KEYS}
+    first = next(iter(want.values()), None)
+    report = ParityReport(n=int(len(np.asarray(first))) if first is not None else 0, ok=True,
+                          tolerance=tol)
+    for name, expected in want.items():
+        expected = np.asarray(expected)
+        if name not in got:
+            report.failures.append(f"output {name!r}: missing from the artifact's outputs "
+                                   f"{sorted(got)}")
+            continue
+        actual = np.asarray(got[name])
+        if actual.shape != expected.shape:
+            report.failures.append(f"output {name!r}: shape {list(actual.shape)} differs from "
+                                   f"the model's {list(expected.shape)}")
+            continue
+        if _is_label(name, expected):
+            rate = _compare_labels(name, actual, expected)
+            report.label_agreements[name] = rate
+            if rate < tol["min_label_agreement"]:
+                report.failures.append(
+                    f"output {name!r}: label agreement {rate:.6g} < min_label_agreement "
+                    f"{tol['min_label_agreement']:g}"
+                )
+            continue
+        max_abs, max_rel, ok, where = _compare_numbers(actual, expected, tol["rtol"], tol["atol"])
+        report.max_abs_diff[name] = max_abs
+        report.max_rel_diff[name] = max_rel
+        if not ok:
+            index = np.unravel_index(where, expected.shape)
+            report.failures.append(
+                f"output {name!r}: max abs diff {max_abs:.3g} (max rel {max_rel:.3g}) exceeds "
+                f"atol {tol['atol']:g} + rtol {tol['rtol']:g} * |expected| (first at index "
+                f"{tuple(int(i) for i in index)}: artifact {actual[index]!r}, model "
+                f"{expected[index]!r})"
+            )
+    if report.label_agreements:
+        report.label_agreement = min(report.label_agreements.values())
+    report.ok = not report.failures
+    return report
+
+
+def verify(
+    path: str | os.PathLike | Any,
+    model: Any,
+    X: Any,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    min_label_agreement: float | None = None,
+    raise_on_fail: bool = True,
+    trusted: bool = False,
+) -> ParityReport:
+    """Check that the artifact at ``path`` reproduces ``model`` on inputs ``X``.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or calipers.export.Artifact
+        An artifact directory (loaded with :func:`calipers.load`) or a loaded one.
+    model : object
+        The model it was exported from.
+    X : array-like or dict
+        Inputs to run through both (at least one row).
+    rtol, atol, min_label_agreement : float, optional
+        Tolerances; by default the ones recorded in the manifest.
+    raise_on_fail : bool, default True
+        Raise :class:`~calipers.errors.ParityError` when the check fails.
+    trusted : bool, default False
+        Passed to :func:`calipers.load` (pickle artifacts need it).
+
+    Returns
+    -------
+    ParityReport
+
+    Raises
+    ------
+    calipers.errors.ParityError
+        If a check fails and ``raise_on_fail``; ``.report`` holds the report.
+    calipers.errors.ArtifactError
+        If the artifact cannot be loaded (tampered, untrusted, ...).
+    """
+    from calipers import plugins
+    from calipers.export._artifact import Artifact, load
+
+    artifact = path if isinstance(path, Artifact) else load(path, trusted=trusted)
+    try:
+        manifest = artifact.manifest
+        exporter = artifact.exporter or plugins.get("exporter", manifest["exporter"])()
+        inputs = exporter.prepare_inputs(X, [spec["name"] for spec in artifact.inputs])
+        rows = {len(v) if v.ndim else 0 for v in inputs.values()}
+        if rows == {0}:
+            raise ValueError("verify needs at least one row of inputs, got 0")
+        want = exporter.model_outputs(model, inputs)
+        got = artifact.run(inputs)
+    finally:
+        if artifact is not path:
+            artifact.close()
+    given = {"rtol": rtol, "atol": atol, "min_label_agreement": min_label_agreement}
+    tolerance = _tolerance(manifest.get("tolerance") or {}, given)
+    report = compare_outputs(got, want, tolerance)
+    if raise_on_fail and not report.ok:
+        where = pathlib.Path(artifact.path)
+        raise ParityError(
+            f"artifact {where} does not reproduce the model on {report.n} rows: "
+            + "; ".join(report.failures),
+            report,
+        )
+    return report
+
+
+def _tolerance(recorded: Mapping[str, Any], given: Mapping[str, float | None]) -> dict[str, float]:
+    from calipers.export._base import DEFAULT_TOLERANCE
+
+    tol = {**DEFAULT_TOLERANCE, **{k: v for k, v in recorded.items() if v is not None}}
+    tol.update({k: v for k, v in given.items() if v is not None})
+    for key in TOLERANCE_KEYS:
+        value = tol[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{key} must be a number >= 0, got {value!r}")
+    if tol["min_label_agreement"] > 1:
+        raise ValueError(
+            f"min_label_agreement must be in [0, 1], got {tol['min_label_agreement']!r}"
+        )
+    return {k: float(tol[k]) for k in TOLERANCE_KEYS}
