@@ -106,3 +106,9 @@ def test_registered_as_grid(fresh_host):
     cls = plugins.get("searcher", "grid")
     space = SearchSpace({"d": Categorical([1, 2]), "e": Int(1, 3)})
     assert len(ask_all(cls(space))) == 6
+
+
+def test_huge_int_grid_is_lazy():
+    searcher = GridSearcher({"n": Int(0, 10**12), "k": [1, 2]})
+    assert searcher.size == 2 * (10**12 + 1)
+    assert [searcher.ask() for _ in range(2)] == [{"n": 0, "k": 1}, {"n": 1, "k": 1}]

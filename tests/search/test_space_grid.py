@@ -43,7 +43,7 @@ def _brute_force(space):
     """Every distinct valid assignment, by filtering the product with 'absent' markers."""
     absent = object()
     names = sorted(space.names)
-    domains = [space[n].grid_values(n) + [absent] for n in names]
+    domains = [[*space[n].grid_values(n), absent] for n in names]
     found = []
     for combo in itertools.product(*domains):
         params = {n: v for n, v in zip(names, combo, strict=True) if v is not absent}

@@ -63,7 +63,7 @@ class Param(abc.ABC):
         """Draw one value with ``rng``."""
 
     @abc.abstractmethod
-    def grid_values(self, name: str | None = None) -> list[Any]:
+    def grid_values(self, name: str | None = None) -> Sequence[Any]:
         """Every value, in order (raises ``ValueError`` for a :class:`Float`)."""
 
     @abc.abstractmethod
@@ -179,7 +179,7 @@ class Float(_Numeric):
     def sample(self, rng: np.random.Generator) -> float:
         return self._from_unit(rng.random())
 
-    def grid_values(self, name: str | None = None) -> list[Any]:
+    def grid_values(self, name: str | None = None) -> Sequence[Any]:
         raise ValueError(f"Float {name!r} has no grid; use Categorical or Int")
 
     def decode(self, x: np.ndarray) -> float:
@@ -257,8 +257,8 @@ class Int(_Numeric):
             return min(max(v, self.low), self.high)
         return self.low + int(rng.integers(self.size)) * self.step
 
-    def grid_values(self, name: str | None = None) -> list[Any]:
-        return list(range(self.low, self.high + 1, self.step))
+    def grid_values(self, name: str | None = None) -> Sequence[Any]:
+        return range(self.low, self.high + 1, self.step)
 
     def decode(self, x: np.ndarray) -> int:
         if self.log:
@@ -336,7 +336,7 @@ class Categorical(Param):
     def sample(self, rng: np.random.Generator) -> Any:
         return self.choices[int(rng.integers(len(self.choices)))]
 
-    def grid_values(self, name: str | None = None) -> list[Any]:
+    def grid_values(self, name: str | None = None) -> Sequence[Any]:
         return list(self.choices)
 
     def encode(self, value: Any) -> list[float]:

@@ -273,12 +273,12 @@ class SearchSpace(Mapping[str, Param]):
 
     # -- grid --------------------------------------------------------------------
 
-    def _grid_plan(self) -> tuple[list[str], list[list[Any]], list[list[str]]]:
+    def _grid_plan(self) -> tuple[list[str], list[Sequence[Any]], list[list[str]]]:
         keys = sorted(self.names)
         values = []
         for k in keys:
-            vals = self._params[k].grid_values(k)
-            values.append(vals + [_INACTIVE] if k in self._cond else vals)
+            vals = self._params[k].grid_values(k)  # a range for an Int: never a huge list
+            values.append([*vals, _INACTIVE] if k in self._cond else vals)
         # a parameter's activity is known once it and all its ancestors are set:
         # check it at the deepest of their positions
         position = {k: i for i, k in enumerate(keys)}
@@ -326,8 +326,12 @@ class SearchSpace(Mapping[str, Param]):
 
     def grid_size(self) -> int:
         """Number of combinations :meth:`grid` yields."""
+        sizes = {}
+        for name in sorted(self.names):  # the first Float by name raises, as grid() does
+            param = self._params[name]
+            sizes[name] = len(param.grid_values(name))
         if not self._cond:
-            return math.prod(len(self._params[n].grid_values(n)) for n in self.names)
+            return math.prod(sizes.values())
         return sum(1 for _ in self.grid())
 
     # -- encoding ----------------------------------------------------------------
