@@ -196,13 +196,10 @@ class DeviceHistogram(_Counted):
         self._edges: dict[torch.dtype, torch.Tensor] = {}
 
     def edges_on_device(self) -> dict[torch.dtype, torch.Tensor]:
-        """Lower edges per score dtype on the device (made once, host to device)."""
+        """Guarded lower edges per score dtype on the device (made once, host to device)."""
         if not self._edges:
-            self._edges = {
-                torch.float64: torch.from_numpy(self.edges).to(self.device),
-                torch.float32: torch.from_numpy(
-                    _kernels.float32_at_least(self.edges)).to(self.device),
-            }
+            self._edges = {dt: _kernels.guarded_edges(self.edges, dt, self.device)
+                           for dt in (torch.float32, torch.float64)}
         return self._edges
 
     def __getstate__(self) -> dict[str, Any]:

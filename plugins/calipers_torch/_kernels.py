@@ -234,13 +234,37 @@ def score_shapes(task: str, k: int, t: torch.Tensor, s: torch.Tensor) -> torch.T
     return s if s.ndim == 2 and s.shape == (t.shape[0], k) else None
 
 
-def histogram(task: str, k: int, edges: dict[torch.dtype, torch.Tensor], y_true: torch.Tensor,
-              y_score: torch.Tensor, weight: torch.Tensor | None) -> Delta | None:
+def guarded_edges(edges: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The lower bin edges for :func:`bin_index`, as the host kernel guards them:
+    ``-inf`` for bin 0 (everything below the range lands there), then the edges,
+    then NaN (no score is >= it: the last bin is closed and takes what lies above).
+    float32: :func:`float32_at_least` of the float64 edges."""
+    g = np.concatenate([[-np.inf], np.asarray(edges, np.float64)[1:], [np.nan]])
+    if dtype == torch.float32:
+        g = float32_at_least(g)
+    return torch.from_numpy(g).to(device)
+
+
+def bin_index(s: torch.Tensor, lo: float, hi: float, guarded: torch.Tensor) -> torch.Tensor:
+    """Bin of each score: the last bin whose lower edge is <= the score (bin 0 when
+    none is), as the host kernel: a float64 multiply guesses (at most one bin off),
+    then one comparison with each neighbouring edge corrects the guess."""
+    bins = guarded.shape[0] - 1
+    f = (s.to(torch.float64) - lo).mul_(bins / (hi - lo))
+    b = f.floor_().clamp_(0, bins - 1).long().clamp_(0, bins - 1)  # NaN: 0 (refused)
+    b.sub_((s < torch.take(guarded, b)).long())
+    b.add_((s >= torch.take(guarded, b + 1)).long())
+    return b
+
+
+def histogram(task: str, k: int, edges: dict[torch.dtype, torch.Tensor],
+              score_range: tuple[float, float], y_true: torch.Tensor, y_score: torch.Tensor,
+              weight: torch.Tensor | None) -> Delta | None:
     """The batch's :class:`~calipers.metrics._ranking_state.ScoreHistogram` delta,
-    shape (k, bins, 2) (k = 1 for binary). ``edges`` maps a score dtype to its lower
-    bin edges on the device (float32: :func:`float32_at_least` of the host's float64
-    edges): a score lands in the last bin whose edge is <= it, else bin 0, exactly
-    as the host kernel; scores above the range land in the last bin."""
+    shape (k, bins, 2) (k = 1 for binary). ``edges`` maps a score dtype to its
+    :func:`guarded_edges` on the device: a score lands in the last bin whose edge is
+    <= it, else bin 0, exactly as the host kernel; scores above the range land in
+    the last bin."""
     flags = _Flags(y_true.device)
     t = as_labels(y_true, flags)
     s = None if t is None else as_scores(y_score, flags)
@@ -252,9 +276,9 @@ def histogram(task: str, k: int, edges: dict[torch.dtype, torch.Tensor], y_true:
     w = as_weights(weight, n, flags)
     if w is False:
         return None
-    e = edges[s.dtype]
-    bins = e.shape[0]
-    b = (torch.searchsorted(e, s.contiguous(), right=True) - 1).clamp_(0, bins - 1)
+    g = edges[s.dtype]
+    bins = g.shape[0] - 1
+    b = bin_index(s, *score_range, g)
     if task == "binary":
         cells, kk = 2 * b + t, 1
     else:

@@ -131,7 +131,8 @@ def _device_update(metric: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     if isinstance(state, ScoreHistogram):
         acc = _attach(metric, DeviceHistogram, device, _valid(metric.task, metric.k),
                       bin_edges(state.bins, state.lo, state.hi))
-        delta = _kernels.histogram(metric.task, metric.k, acc.edges_on_device(), *bound)
+        delta = _kernels.histogram(metric.task, metric.k, acc.edges_on_device(),
+                                   (state.lo, state.hi), *bound)
         if delta is None or (config["eager_checks"] and bool(delta.flags.any())):
             return False
         acc.add(delta)

@@ -255,3 +255,24 @@ def test_other_metrics_fall_back_and_return_tensors(mode):
             else:
                 batches = [(y, p, None), (y[:40], p[:40], _weights(40, rng))]
             check_parity(name, opts, batches)
+
+
+@pytest.mark.parametrize(("bins", "lo", "hi"), [(10, 0.0, 1.0), (10_000, 0.0, 1.0),
+                                                (7, -0.3, 0.8), (1000, -5.0, 3.0),
+                                                (3, 0.0, 1e-3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bin_index_is_the_host_binning_rule(bins, lo, hi, dtype):
+    """The last bin whose float64 lower edge is <= the score (compared in float64),
+    bin 0 below the range, the last bin at and above ``hi``: on the edges, one ulp
+    either side of them, outside the range and at random."""
+    from calipers_torch import _kernels
+
+    rng = np.random.default_rng(bins)
+    e = calipers.metrics._rank_core.bin_edges(bins, lo, hi)
+    pool = np.concatenate([e, np.nextafter(e, -np.inf), np.nextafter(e, np.inf),
+                           [lo - 1, hi, hi + 1, np.nextafter(hi, -np.inf)],
+                           rng.uniform(lo - 0.1, hi + 0.1, 1000)]).astype(dtype)
+    g = _kernels.guarded_edges(e, torch.from_numpy(pool).dtype, torch.device("cpu"))
+    got = _kernels.bin_index(torch.from_numpy(pool), lo, hi, g).numpy()
+    ref = np.clip(np.searchsorted(e, pool.astype(np.float64), side="right") - 1, 0, bins - 1)
+    np.testing.assert_array_equal(got, ref)
