@@ -87,32 +87,32 @@ def _core_grad(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor | None:
     return g
 
 
-def core_state_ok(p: torch.Tensor, buffers: list[torch.Tensor | None]) -> bool:
-    """Whether ``p``'s state buffers are contiguous CPU tensors of its dtype and shape."""
-    return all(b is None or (_core_tensor(b) and b.dtype == p.dtype and b.shape == p.shape)
-               for b in buffers)
+def _core_step_tensor(s: Any) -> bool:
+    return isinstance(s, torch.Tensor) and s.is_cpu and s.numel() == 1 and s.is_contiguous()
 
 
 class ViewCache:
-    """Zero-copy numpy views of tensors, kept from step to step.
+    """Zero-copy numpy views of core-ready tensors, kept from step to step.
 
-    Making a view costs ~2 us, finding it here ~0.3 us; for parameters and state
-    that is most of the per-tensor cost of a step. An entry holds its tensor and is
-    used only while the tensor still has the same data pointer and shape (the
-    cached view keeps the old storage alive, so a reassigned ``p.data`` always has
-    a new pointer).
+    Making a view (and checking that the core can take the tensor) costs ~2-3 us,
+    finding it here ~0.5 us; for parameters and state that is most of the
+    per-tensor cost of a step. An entry holds its tensor and is used only while the
+    tensor still has the same data pointer and shape (the cached view keeps the old
+    storage alive, so a reassigned ``p.data`` always has a new pointer).
     """
 
     def __init__(self) -> None:
         self._views: dict[int, tuple[torch.Tensor, int, np.ndarray]] = {}
 
-    def __call__(self, t: torch.Tensor) -> np.ndarray:
+    def get(self, t: Any, ready: Callable[[Any], bool] = _core_tensor) -> np.ndarray | None:
+        """The view of ``t``, or None when ``ready(t)`` says the core cannot take it."""
         hit = self._views.get(id(t))
-        ptr = t.data_ptr()
-        if hit is not None and hit[0] is t and hit[1] == ptr and hit[2].shape == t.shape:
+        if hit is not None and hit[0] is t and hit[1] == t.data_ptr() and hit[2].shape == t.shape:
             return hit[2]
+        if not ready(t):
+            return None
         view = t.detach().numpy()
-        self._views[id(t)] = (t, ptr, view)
+        self._views[id(t)] = (t, t.data_ptr(), view)
         return view
 
     def __len__(self) -> int:
@@ -174,12 +174,18 @@ class CoreStep:
     # ------------------------------------------------------------ subclass API
 
     def _core_group(
-        self, group: dict[str, Any], params: list[torch.Tensor], grads: list[torch.Tensor]
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        views: list[np.ndarray],
+        grads: list[np.ndarray],
     ) -> list[int]:
         """Update ``params`` (core-eligible, same group) in place from ``grads``.
 
-        Returns the positions (into ``params``) the core could not take after all
-        (state that is not core-ready); the caller hands those to torch.
+        ``views`` are the parameters' numpy views, ``grads`` contiguous numpy
+        gradients that do not overlap them. Returns the positions (into ``params``)
+        the core could not take after all (state that is not core-ready); the
+        caller hands those to torch.
         """
         raise NotImplementedError
 
@@ -230,16 +236,18 @@ class CoreStep:
             if not self._core_capable(group):
                 to_torch.append(dict(group, params=params))
                 continue
-            core_p, core_g, rest = [], [], []
+            core_p, core_v, core_g, rest = [], [], [], []
             for p in params:
-                g = _core_grad(p, p.grad) if _core_tensor(p) else None
+                view = self._np_views.get(p)
+                g = _core_grad(p, p.grad) if view is not None else None
                 if g is None:
                     rest.append(p)
                 else:
                     core_p.append(p)
-                    core_g.append(g)
+                    core_v.append(view)
+                    core_g.append(g.numpy())
             if core_p:
-                back = self._core_group(group, core_p, core_g)
+                back = self._core_group(group, core_p, core_v, core_g)
                 rest += [core_p[i] for i in back]
             if rest:
                 to_torch.append(self._torch_group(group, rest))

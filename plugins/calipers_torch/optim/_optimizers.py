@@ -14,48 +14,60 @@ from typing import Any
 import numpy as np
 import torch
 
-from calipers_torch.optim._base import CoreStep, _core, _scalar, core_state_ok
+from calipers_torch.optim._base import CoreStep, _core, _core_step_tensor, _scalar
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "RMSprop"]
 
 
-def _by_dtype(params: list[torch.Tensor], ok: list[int]) -> list[list[int]]:
-    """``ok``'s positions split by their parameter's dtype (one core call each)."""
-    out: dict[torch.dtype, list[int]] = {}
-    for i in ok:
-        out.setdefault(params[i].dtype, []).append(i)
-    return list(out.values())
-
-
 class _Prepared:
-    """One group's core-bound parameters: their state buffers (torch's tensors, by
-    name) and which positions the core takes (``ok``) or hands back (``back``)."""
+    """One group's core-bound parameters with the numpy views of their state.
 
-    def __init__(self, opt: CoreStep, params, names: list[str], stepped: bool) -> None:
-        self.opt, self.params = opt, params
-        states = [opt.state[p] for p in params]
-        self.buffers = {n: [st.get(n) for st in states] for n in names}
-        self.steps = [st.get("step") for st in states] if stepped else None
-        self.ok, self.back = [], []
+    ``views[name][k]`` is the view of buffer ``name`` (torch's state tensor) of the
+    k-th parameter in ``ok``, the positions the core takes; ``back`` holds the
+    positions whose state it cannot take (missing, other dtype or layout), which go
+    to torch.
+    """
+
+    def __init__(self, opt: CoreStep, params, pviews, names: list[str], stepped: bool) -> None:
+        get = opt._np_views.get
+        self.ok: list[int] = []
+        self.back: list[int] = []
+        self.views: dict[str, list[np.ndarray]] = {n: [] for n in ["param", *names]}
+        self.steps: list[np.ndarray] = []
         for i, p in enumerate(params):
-            bufs = [self.buffers[n][i] for n in names]
-            ready = all(b is not None for b in bufs) and core_state_ok(p, bufs)
+            st, pv = opt.state[p], pviews[i]
+            bufs = [get(st.get(n)) for n in names]
+            step = get(st.get("step"), _core_step_tensor) if stepped else None
+            if any(b is None or b.dtype != pv.dtype or b.shape != pv.shape for b in bufs) or (
+                stepped and step is None
+            ):
+                self.back.append(i)
+                continue
+            self.ok.append(i)
+            self.views["param"].append(pv)
+            for n, b in zip(names, bufs, strict=True):
+                self.views[n].append(b)
             if stepped:
-                s = self.steps[i]
-                ready = ready and isinstance(s, torch.Tensor) and s.is_cpu and s.numel() == 1
-            (self.ok if ready else self.back).append(i)
+                self.steps.append(step)
 
-    def views(self, tensors: list[torch.Tensor], idx: list[int]) -> list[np.ndarray]:
-        return [self.opt._np_views(tensors[i]) for i in idx]
+    def by_dtype(self) -> list[list[int]]:
+        """Positions into ``ok`` split by dtype (one core call each)."""
+        out: dict[np.dtype, list[int]] = {}
+        for k, v in enumerate(self.views["param"]):
+            out.setdefault(v.dtype, []).append(k)
+        return list(out.values())
 
-    def bump_steps(self) -> dict[int, float]:
+    def take(self, name: str, ks: list[int]) -> list[np.ndarray]:
+        views = self.views[name]
+        return [views[k] for k in ks]
+
+    def bump_steps(self) -> list[float]:
         """``step += 1`` on each core-bound step tensor (its own dtype, as torch); the
-        new values by position."""
-        out = {}
-        for i in self.ok:
-            view = self.opt._np_views(self.steps[i])
+        new values, by position into ``ok``."""
+        out = []
+        for view in self.steps:
             view += 1
-            out[i] = float(view)
+            out.append(float(view))
         return out
 
 
@@ -82,7 +94,7 @@ class SGD(CoreStep, torch.optim.SGD):
     def _core_capable(self, group: dict[str, Any]) -> bool:
         return super()._core_capable(group) and _scalar(group["weight_decay"]) is not None
 
-    def _core_group(self, group, params, grads):
+    def _core_group(self, group, params, views, grads):
         momentum = float(group["momentum"])
         first = [False] * len(params)
         if momentum != 0:  # torch touches the state only with momentum
@@ -93,13 +105,13 @@ class SGD(CoreStep, torch.optim.SGD):
                     st["momentum_buffer"] = torch.empty_like(
                         p, memory_format=torch.preserve_format
                     )
-        prep = _Prepared(self, params, ["momentum_buffer"] if momentum != 0 else [], False)
-        for idx in _by_dtype(params, prep.ok):
+        prep = _Prepared(self, params, views, ["momentum_buffer"] if momentum != 0 else [], False)
+        for ks in prep.by_dtype():
             _core().sgd_step(
-                prep.views(params, idx),
-                [grads[i].numpy() for i in idx],
-                prep.views(prep.buffers["momentum_buffer"], idx) if momentum != 0 else [],
-                [first[i] for i in idx],
+                prep.take("param", ks),
+                [grads[prep.ok[k]] for k in ks],
+                prep.take("momentum_buffer", ks) if momentum != 0 else [],
+                [first[prep.ok[k]] for k in ks],
                 lr=_scalar(group["lr"]), momentum=momentum,
                 dampening=float(group["dampening"]),
                 weight_decay=_scalar(group["weight_decay"]),
@@ -114,25 +126,25 @@ def _adam_core_capable(self, group: dict[str, Any]) -> bool:
     )
 
 
-def _adam_core_group(self, group, params, grads):
+def _adam_core_group(self, group, params, views, grads):
     _init_new(self, group, params, 6)
     amsgrad = bool(group["amsgrad"])
     names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
-    prep = _Prepared(self, params, names, True)
+    prep = _Prepared(self, params, views, names, True)
     lr = _scalar(group["lr"])
     beta1, beta2 = (_scalar(b) for b in group["betas"])
-    step_of = prep.bump_steps()
-    for idx in _by_dtype(params, prep.ok):
+    steps = prep.bump_steps()
+    for ks in prep.by_dtype():
         # torch's per-tensor scalars, from the step tensor's value
-        step_sizes = [lr / (1 - beta1 ** step_of[i]) for i in idx]
-        bc2_sqrts = [(1 - beta2 ** step_of[i]) ** 0.5 for i in idx]
         _core().adam_step(
-            prep.views(params, idx),
-            [grads[i].numpy() for i in idx],
-            prep.views(prep.buffers["exp_avg"], idx),
-            prep.views(prep.buffers["exp_avg_sq"], idx),
-            prep.views(prep.buffers["max_exp_avg_sq"], idx) if amsgrad else None,
-            step_sizes, bc2_sqrts, lr=lr, beta1=beta1, beta2=beta2,
+            prep.take("param", ks),
+            [grads[prep.ok[k]] for k in ks],
+            prep.take("exp_avg", ks),
+            prep.take("exp_avg_sq", ks),
+            prep.take("max_exp_avg_sq", ks) if amsgrad else None,
+            [lr / (1 - beta1 ** steps[k]) for k in ks],
+            [(1 - beta2 ** steps[k]) ** 0.5 for k in ks],
+            lr=lr, beta1=beta1, beta2=beta2,
             eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
             decoupled=bool(group["decoupled_weight_decay"]), amsgrad=amsgrad,
             maximize=bool(group["maximize"]),
@@ -178,17 +190,17 @@ class Adagrad(CoreStep, torch.optim.Adagrad):
     _torch_class = torch.optim.Adagrad
     _has_fused = True
 
-    def _core_group(self, group, params, grads):
+    def _core_group(self, group, params, views, grads):
         _init_new(self, group, params, 4)
-        prep = _Prepared(self, params, ["sum"], True)
+        prep = _Prepared(self, params, views, ["sum"], True)
         lr, decay = _scalar(group["lr"]), float(group["lr_decay"])
-        step_of = prep.bump_steps()
-        for idx in _by_dtype(params, prep.ok):
+        steps = prep.bump_steps()
+        for ks in prep.by_dtype():
             _core().adagrad_step(
-                prep.views(params, idx),
-                [grads[i].numpy() for i in idx],
-                prep.views(prep.buffers["sum"], idx),
-                [lr / (1 + (step_of[i] - 1) * decay) for i in idx],
+                prep.take("param", ks),
+                [grads[prep.ok[k]] for k in ks],
+                prep.take("sum", ks),
+                [lr / (1 + (steps[k] - 1) * decay) for k in ks],
                 eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
                 maximize=bool(group["maximize"]),
             )
@@ -205,22 +217,22 @@ class RMSprop(CoreStep, torch.optim.RMSprop):
 
     _torch_class = torch.optim.RMSprop
 
-    def _core_group(self, group, params, grads):
+    def _core_group(self, group, params, views, grads):
         _init_new(self, group, params, 6)
         momentum, centered = float(group["momentum"]), bool(group["centered"])
         names = (["square_avg"] + (["momentum_buffer"] if momentum > 0 else [])
                  + (["grad_avg"] if centered else []))
         # a buffer missing because the option changed after the first step: torch's
         # step raises its KeyError for it
-        prep = _Prepared(self, params, names, True)
+        prep = _Prepared(self, params, views, names, True)
         prep.bump_steps()  # torch counts RMSprop's steps; its math does not use them
-        for idx in _by_dtype(params, prep.ok):
+        for ks in prep.by_dtype():
             _core().rmsprop_step(
-                prep.views(params, idx),
-                [grads[i].numpy() for i in idx],
-                prep.views(prep.buffers["square_avg"], idx),
-                prep.views(prep.buffers["grad_avg"], idx) if centered else None,
-                prep.views(prep.buffers["momentum_buffer"], idx) if momentum > 0 else None,
+                prep.take("param", ks),
+                [grads[prep.ok[k]] for k in ks],
+                prep.take("square_avg", ks),
+                prep.take("grad_avg", ks) if centered else None,
+                prep.take("momentum_buffer", ks) if momentum > 0 else None,
                 lr=_scalar(group["lr"]), alpha=float(group["alpha"]), eps=float(group["eps"]),
                 weight_decay=float(group["weight_decay"]), momentum=momentum,
                 centered=centered, maximize=bool(group["maximize"]),
