@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import pytest
 from conftest import PruneAbove, StandInAdaptive, StandInRandom
@@ -66,8 +67,14 @@ def _searcher(kind, space):
 def test_same_seed_same_trials_for_any_n_jobs(kind, batch_size, n_trials, tmp_path):
     space = GRID if kind == "grid" else SPACE
     serial = _run(_searcher(kind, space), space, 1, batch_size, n_trials)
-    parallel = _run(_searcher(kind, space), space, 4, batch_size, n_trials,
-                    storage=f"sqlite:///{tmp_path / 'p.db'}")
+    searcher = _searcher(kind, space)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parallel = _run(searcher, space, 4, batch_size, n_trials,
+                        storage=f"sqlite:///{tmp_path / 'p.db'}")
+    # an adaptive searcher in rounds of 1 cannot use the 4 workers: the study says so
+    expect_warning = searcher.adaptive and batch_size == 1
+    assert any("batch_size" in str(w.message) for w in caught) == expect_warning
     assert parallel == serial
     assert len(serial) == (9 if kind == "grid" else n_trials)  # a grid stops when exhausted
 
@@ -205,9 +212,15 @@ def _worker(tmp_path, url, name, n_trials, kill_at=-1, marker="never", grace=60.
     )
 
 
-def test_eight_processes_share_one_sqlite_study(tmp_path, study_name):
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    procs = [_worker(tmp_path, url, study_name, 15) for _ in range(8)]
+@pytest.mark.parametrize(
+    ("backend", "n_procs", "n_trials"), [("sqlite", 8, 15), ("postgres", 3, 10)]
+)
+def test_processes_share_one_study(backend, n_procs, n_trials, tmp_path, study_name, request):
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        url = request.getfixturevalue("fresh_postgres_url")
+    procs = [_worker(tmp_path, url, study_name, n_trials) for _ in range(n_procs)]
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
@@ -215,7 +228,7 @@ def test_eight_processes_share_one_sqlite_study(tmp_path, study_name):
     study = calipers.load_study(study_name=study_name, storage=url,
                                 searcher=StandInRandom(SPACE, seed=0))
     trials = study.trials
-    assert [t.number for t in trials] == list(range(120))
+    assert [t.number for t in trials] == list(range(n_procs * n_trials))
     assert all(t.state == TrialState.COMPLETE for t in trials)
 
 

@@ -329,6 +329,11 @@ class _Loop:
                 fut.cancel()
             except Exception:  # noqa: BLE001
                 pass
+        if self.in_flight and self.user_executor is None and self.parallel:
+            try:  # stop the objectives still running in our own worker processes
+                self.executor.shutdown(wait=False, kill_workers=True)
+            except Exception:  # noqa: BLE001
+                pass
         with study._lock:
             for number, trial_id in list(study._running.items()):
                 try:
@@ -389,6 +394,16 @@ def run_optimize(
     executor: Any,
 ) -> None:
     n_jobs, catch, callbacks = _check_args(objective, n_trials, timeout, n_jobs, catch, callbacks)
+    adaptive = bool(getattr(study.searcher, "adaptive", True))
+    if adaptive and study.batch_size == 1 and (n_jobs > 1 or executor is not None):
+        warnings.warn(
+            f"searcher {study.searcher.name or type(study.searcher).__name__!r} is adaptive "
+            "and the study's batch_size is 1, so trials run one at a time whatever n_jobs "
+            "is (each sees all earlier results); create the study with batch_size=n_jobs "
+            "to run rounds of trials in parallel",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     study._fail_stale()
     study._sync()
     loop = _Loop(study, objective, n_trials, timeout, n_jobs, catch, callbacks, executor)

@@ -60,6 +60,7 @@ class Study:
         self._best: FrozenTrial | None = None
         self._n_waiting = 0
         self._next_number = 0  # 1 + the highest trial number seen
+        self._in_order = True  # whether _cache's insertion order is by number
         self._fail_stale()
         self._sync()
 
@@ -98,7 +99,10 @@ class Study:
         """All trials, by number (read fresh from the storage)."""
         with self._lock:
             self._sync()
-            return [self._cache[n] for n in sorted(self._cache)]
+            if not self._in_order:  # a trial was read after a higher-numbered one
+                self._cache = dict(sorted(self._cache.items()))
+                self._in_order = True
+            return list(self._cache.values())
 
     def get_trials(self, states: Iterable[TrialState | str] | None = None) -> list[FrozenTrial]:
         """Trials in the given states (all when None), by number."""
@@ -261,6 +265,8 @@ class Study:
                 self._n_waiting -= 1
             if trial.state == TrialState.WAITING:
                 self._n_waiting += 1
+            if old is None and trial.number < self._next_number:
+                self._in_order = False
             self._cache[trial.number] = trial
             self._next_number = max(self._next_number, trial.number + 1)
             if trial.intermediate_values:
