@@ -270,3 +270,32 @@ def test_sigkill_mid_trial_then_resume_loses_nothing(db_url, tmp_path, study_nam
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert trials[kill_at + 1].params == killed_params  # the slot re-ran
     assert trials[kill_at + 1].state == TrialState.COMPLETE
+
+
+def test_keyboard_interrupt_while_workers_run_fails_their_trials(db_url, study_name):
+    import _thread
+    import threading
+
+    def objective(trial):
+        time.sleep(0.05 if trial.number < 2 else 30)
+        return trial["x"]
+
+    study = calipers.create_study(space=SPACE, searcher=StandInRandom(SPACE, seed=1),
+                                  storage=db_url, study_name=study_name)
+
+    def interrupt_when_stuck():
+        deadline = time.monotonic() + 60
+        while len(study._running) < 2 or min(study._running) < 2:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_when_stuck, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=6, n_jobs=2)
+    trials = study.trials
+    assert [t.state.value for t in trials] == ["COMPLETE", "COMPLETE", "FAILED", "FAILED"]
+    assert all("KeyboardInterrupt" in t.fail_reason for t in trials[2:])
+    study.optimize(lambda t: t["x"], n_trials=2, n_jobs=2)  # a fresh pool works
+    assert [t.state.value for t in study.trials][4:] == ["COMPLETE", "COMPLETE"]
