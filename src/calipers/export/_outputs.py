@@ -71,21 +71,20 @@ def first_rows(arrays: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray
 
 
 def estimator_task(model: Any) -> str:
-    """``"classifier"``, ``"regressor"`` or ``"other"`` for a scikit-learn-style model."""
+    """``"classifier"``, ``"regressor"`` or ``"other"`` for a scikit-learn-style model.
+
+    scikit-learn's own tags decide; objects without them are classifiers when they
+    have ``classes_`` and ``predict``, else ``"other"``.
+    """
     try:
         from sklearn.base import is_classifier, is_regressor
-    except ImportError:  # not a sklearn model then; judge by its methods
-        if hasattr(model, "classes_") and hasattr(model, "predict"):
-            return "classifier"
-        return "regressor" if hasattr(model, "predict") else "other"
-    try:
+
         if is_classifier(model):
             return "classifier"
-        if is_regressor(model):
-            return "regressor"
-    except Exception:  # objects that are not estimators at all
+        return "regressor" if is_regressor(model) else "other"
+    except (ImportError, AttributeError, TypeError):  # not a scikit-learn estimator
         pass
-    return "other"
+    return "classifier" if hasattr(model, "classes_") and hasattr(model, "predict") else "other"
 
 
 def model_type(model: Any) -> str:
