@@ -201,3 +201,40 @@ def test_importance_edge_cases():
     assert set(imp.values()) == {0.0}
     with pytest.raises(ValueError, match="method must be"):
         param_importances(_study_of(lambda p: p["x"], n=3), method="shap")
+
+
+def test_show_is_read_only_and_needs_no_searcher(tmp_path, capsys):
+    """A stale RUNNING trial stays RUNNING (show never recovers or writes), and a study
+    made with a searcher that is not registered can still be shown and plotted."""
+    import time
+
+    from calipers.search import Searcher
+    from calipers.search._storage import get_storage
+
+    class Unregistered(Searcher):
+        name = "not-registered"
+
+        def _propose(self, number):
+            return self.space.sample(self.trial_rng(number))
+
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    study = calipers.create_study(space=SPACE, searcher=Unregistered(SPACE, seed=0),
+                                  storage=url, study_name="u")
+    study.optimize(objective, n_trials=5)
+    storage = get_storage(url)
+    sid = storage.get_study("u").study_id
+    storage.create_trial(sid, time.time() - 3600, params=study.trials[0].params)
+    storage.close()
+    with pytest.raises(ValueError, match="not-registered"):
+        calipers.load_study(study_name="u", storage=url)
+    rc, out, err = run_study(capsys, "show", db)
+    assert rc == 0, err
+    assert out.splitlines()[-1].split()[:3] == ["5", "RUNNING", "-"]
+    storage = get_storage(url)
+    trials, _ = storage.read_trials(sid, 0)
+    storage.close()
+    assert [str(t.state) for t in sorted(trials, key=lambda t: t.number)][-1] == "RUNNING"
+    pytest.importorskip("matplotlib")
+    rc, _, err = run_study(capsys, "plot", db, "--out", tmp_path / "u.png")
+    assert rc == 0, err

@@ -25,7 +25,7 @@ from typing import Any
 
 from calipers.cli.eval import _one_line, _positive_int
 
-__all__ = ["add_parser", "format_trials", "open_study", "run", "storage_url"]
+__all__ = ["StudyView", "add_parser", "format_trials", "open_study", "run", "storage_url"]
 
 PROG = "calipers study"
 
@@ -80,8 +80,41 @@ def storage_url(db: str) -> str:
     return f"sqlite:///{path.resolve().as_posix()}"
 
 
-def open_study(db: str, study_name: str | None) -> tuple[Any, list[str]]:
-    """Load a study from DB; return ``(study or None, names of the studies in DB)``.
+class StudyView:
+    """A read-only view of a stored study: what ``show`` and ``plot`` need.
+
+    Read straight from the storage, without :func:`calipers.load_study`: looking at
+    a study never writes to it (no stale-trial recovery while another process may
+    be running it) and does not need its searcher to be installed.
+    """
+
+    def __init__(self, storage: Any, name: str) -> None:
+        from calipers.search import SearchSpace
+
+        info = storage.get_study(name)
+        self.study_name = info.study_name
+        self.direction = info.direction
+        self.space = SearchSpace.from_dict(info.space)
+        trials, _ = storage.read_trials(info.study_id, 0)
+        self.trials = sorted(trials, key=lambda t: t.number)
+
+    @property
+    def best_trial(self) -> Any:
+        """The COMPLETE trial with the best value (lowest number on ties)."""
+        complete = [t for t in self.trials if _state(t) == "COMPLETE" and t.value is not None
+                    and not math.isnan(t.value)]
+        if not complete:
+            raise ValueError(f"study {self.study_name!r} has no COMPLETE trial")
+        sign = -1.0 if self.direction == "maximize" else 1.0
+        return min(complete, key=lambda t: (sign * t.value, t.number))
+
+    @property
+    def best_value(self) -> float:
+        return float(self.best_trial.value)
+
+
+def open_study(db: str, study_name: str | None) -> tuple[StudyView | None, list[str]]:
+    """Read a study from DB; return ``(study or None, names of the studies in DB)``.
 
     ``None`` comes back when DB holds several studies and ``study_name`` is not given.
 
@@ -90,25 +123,23 @@ def open_study(db: str, study_name: str | None) -> tuple[Any, list[str]]:
     ValueError
         If DB holds no study, or ``study_name`` is not one of them (listing them).
     """
-    import calipers
     from calipers.search._storage import get_storage
 
-    url = storage_url(db)
-    storage = get_storage(url)
+    storage = get_storage(storage_url(db))
     try:
         names = storage.study_names()
+        if not names:
+            raise ValueError(f"{db} holds no study")
+        if study_name is None:
+            if len(names) > 1:
+                return None, names
+            study_name = names[0]
+        if study_name not in names:
+            raise ValueError(f"{db} has no study named {study_name!r}; its studies: "
+                             f"{', '.join(names)}")
+        return StudyView(storage, study_name), names
     finally:
         storage.close()
-    if not names:
-        raise ValueError(f"{db} holds no study")
-    if study_name is None:
-        if len(names) > 1:
-            return None, names
-        study_name = names[0]
-    if study_name not in names:
-        raise ValueError(f"{db} has no study named {study_name!r}; its studies: "
-                         f"{', '.join(names)}")
-    return calipers.load_study(study_name=study_name, storage=url), names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,16 +174,18 @@ def run(args: argparse.Namespace) -> int:
 
 def format_studies(db: str, names: list[str]) -> str:
     """The listing shown when DB holds several studies."""
-    import calipers
+    from calipers.search._storage import get_storage
 
-    url = storage_url(db)
+    storage = get_storage(storage_url(db))
     rows = [("study", "trials", "complete", "direction", "best value")]
-    for name in names:
-        study = calipers.load_study(study_name=name, storage=url)
-        trials = study.trials
-        complete = sum(_state(t) == "COMPLETE" for t in trials)
-        best = _fmt(study.best_value) if complete else "-"
-        rows.append((name, str(len(trials)), str(complete), str(study.direction), best))
+    try:
+        for name in names:
+            study = StudyView(storage, name)
+            complete = sum(_state(t) == "COMPLETE" for t in study.trials)
+            best = _fmt(study.best_value) if complete else "-"
+            rows.append((name, str(len(study.trials)), str(complete), study.direction, best))
+    finally:
+        storage.close()
     lines = [f"{db} holds {len(names)} studies; show one with --study-name NAME", ""]
     lines += _align(rows, right=(1, 2, 4))
     return "\n".join(lines) + "\n"
