@@ -194,18 +194,18 @@ def verify(
     artifact = path if isinstance(path, Artifact) else load(path, trusted=trusted)
     try:
         manifest = artifact.manifest
+        given = {"rtol": rtol, "atol": atol, "min_label_agreement": min_label_agreement}
+        tolerance = _tolerance(manifest.get("tolerance") or {}, given)
         exporter = artifact.exporter or plugins.get("exporter", manifest["exporter"])()
         inputs = exporter.prepare_inputs(X, [spec["name"] for spec in artifact.inputs])
         rows = {len(v) if v.ndim else 0 for v in inputs.values()}
         if rows == {0}:
             raise ValueError("verify needs at least one row of inputs, got 0")
+        got = artifact.run(inputs)  # first: its input checks give the clearer message
         want = exporter.model_outputs(model, inputs)
-        got = artifact.run(inputs)
     finally:
         if artifact is not path:
             artifact.close()
-    given = {"rtol": rtol, "atol": atol, "min_label_agreement": min_label_agreement}
-    tolerance = _tolerance(manifest.get("tolerance") or {}, given)
     report = compare_outputs(got, want, tolerance)
     if raise_on_fail and not report.ok:
         where = pathlib.Path(artifact.path)
