@@ -301,7 +301,6 @@ def test_nonfinite_first_step_creates_no_state_and_propagate_matches_torch():
         p.grad = torch.full_like(p, float("nan"))
     opt.step()
     assert opt.last_step_skipped and len(opt.state) == 0
-    # the per-group policy: only the group that checks refuses
     out = run_both("Adam", {"lr": 0.01}, torch.float32, steps=1, groups=False)
     ours, theirs, a, b = out
     for p, q in zip(a, b, strict=True):
@@ -329,3 +328,20 @@ def test_reassigned_param_data_and_reloaded_state_are_followed(name):
 
     out = run_both(name, OPTIONS[name], torch.float64, steps=12, on_step=on_step)
     assert_same_state(*out, 1e-10)
+
+
+def test_nonfinite_is_a_per_group_option():
+    a, b = _params(), _params(1)
+    opt = cto.SGD([{"params": a}, {"params": b, "nonfinite": "raise"}], lr=0.1)
+    assert [g["nonfinite"] for g in opt.param_groups] == ["propagate", "raise"]
+    for p in a + b:
+        p.grad = torch.ones_like(p)
+    a[0].grad[0, 0] = float("nan")  # in the propagating group: applied
+    opt.step()
+    assert torch.isnan(a[0][0, 0]) and torch.isfinite(b[0]).all()
+    before = [p.detach().clone() for p in a + b]
+    b[1].grad[2] = float("inf")  # in the raising group: nothing is applied
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['params'\]\[1\]"):
+        opt.step()
+    for v, p in zip(before, a + b, strict=True):
+        torch.testing.assert_close(p.detach(), v, rtol=0, atol=0, equal_nan=True)
