@@ -6,6 +6,7 @@ import copy
 import numbers
 import pickle
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,12 @@ from sklearn.utils import get_tags
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, indexable
 
-from calipers.search._cv import CrossValObjective, resolve_scorers, warn_or_raise_fit_failures
+from calipers.search._cv import (
+    CrossValObjective,
+    accepts_sample_weight,
+    resolve_scorers,
+    warn_or_raise_fit_failures,
+)
 from calipers_sklearn._results import (
     candidate_records,
     format_results,
@@ -189,6 +195,19 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
                 f"{type(self.estimator).__name__}; valid parameters: {sorted(valid)}"
             )
 
+    def _score_weight(self, scorers: dict[str, Any], sample_weight: Any) -> Any:
+        """Weights for the fold scores, as scikit-learn's searches use a
+        ``sample_weight`` fit parameter: passed to the scorers that take it."""
+        if sample_weight is None:
+            return None
+        for key, scorer in scorers.items():
+            if not accepts_sample_weight(scorer):
+                warnings.warn(
+                    f"The scoring {key}={scorer} does not support sample_weight, which may "
+                    f"lead to statistically incorrect results when fitting {self} with "
+                    "sample_weight. ", UserWarning, stacklevel=3)
+        return sample_weight
+
     def fit(self, X: Any, y: Any = None, groups: Any = None, **fit_params: Any) -> SearchCV:
         """Run the study on ``X, y`` and refit the best parameters.
 
@@ -220,7 +239,8 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
         objective = CrossValObjective(
             self.estimator, X, y, splits, scorers, refit_key=refit_key,
             fit_params=fit_params, error_score=self.error_score,
-            return_train_score=self.return_train_score)
+            return_train_score=self.return_train_score,
+            score_weight=self._score_weight(scorers, fit_params.get("sample_weight")))
         study = calipers.create_study(
             space=space, searcher=self.searcher, direction="maximize", seed=self.seed,
             storage=self.storage, study_name=self.study_name, batch_size=self.batch_size)

@@ -16,6 +16,7 @@ scoring calls (``get_params`` / ``set_params`` to clone and set parameters).
 from __future__ import annotations
 
 import copy
+import inspect
 import numbers
 import time
 import traceback
@@ -80,12 +81,26 @@ def _check_error_score(error_score: Any) -> None:
         raise ValueError(f"error_score must be 'raise' or a number, got {error_score!r}")
 
 
+def accepts_sample_weight(scorer: Callable[..., Any]) -> bool:
+    """Whether a scorer takes ``sample_weight`` (scikit-learn's test for it)."""
+    accept = getattr(scorer, "_accept_sample_weight", None)
+    if callable(accept):
+        return bool(accept())
+    try:
+        return "sample_weight" in inspect.signature(scorer).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _score(scorers: dict[str, Callable[..., float]], estimator: Any, X: Any, y: Any,
-           error_score: Any) -> dict[str, float]:
+           error_score: Any, sample_weight: Any = None) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, scorer in scorers.items():
+        kwargs = {} if sample_weight is None or not accepts_sample_weight(scorer) \
+            else {"sample_weight": sample_weight}
         try:
-            value = scorer(estimator, X, y) if y is not None else scorer(estimator, X)
+            value = scorer(estimator, X, y, **kwargs) if y is not None \
+                else scorer(estimator, X, **kwargs)
         except Exception:
             if error_score == "raise":
                 raise
@@ -107,8 +122,12 @@ def fit_and_score(estimator: Any, X: Any, y: Any, train: np.ndarray, test: np.nd
                   scorers: dict[str, Callable[..., float]], *, params: Mapping[str, Any]
                   | None = None, fit_params: Mapping[str, Any] | None = None,
                   error_score: Any = np.nan, return_train_score: bool = False,
-                  return_estimator: bool = False) -> dict[str, Any]:
+                  return_estimator: bool = False, score_weight: Any = None) -> dict[str, Any]:
     """Clone, set ``params``, fit on ``train`` and score on ``test`` (one fold).
+
+    ``score_weight`` (per-sample weights of all rows) weights the scores of scorers
+    that take ``sample_weight``, split with the rows (as scikit-learn's searches do
+    with a ``sample_weight`` fit parameter).
 
     Returns a dict with ``test_scores`` / ``train_scores`` (dicts by scorer key),
     ``fit_time``, ``score_time``, ``fit_error`` (traceback text or None) and
@@ -143,10 +162,12 @@ def fit_and_score(estimator: Any, X: Any, y: Any, train: np.ndarray, test: np.nd
     else:
         result["fit_time"] = time.perf_counter() - start
         start = time.perf_counter()
-        result["test_scores"] = _score(scorers, est, X_test, y_test, error_score)
+        result["test_scores"] = _score(scorers, est, X_test, y_test, error_score,
+                                       take(score_weight, test))
         result["score_time"] = time.perf_counter() - start
         if return_train_score:
-            result["train_scores"] = _score(scorers, est, X_train, y_train, error_score)
+            result["train_scores"] = _score(scorers, est, X_train, y_train, error_score,
+                                            take(score_weight, train))
     if return_estimator:
         result["estimator"] = est
     return result
@@ -275,6 +296,9 @@ def cross_validate(estimator: Any, X: Any, y: Any = None, *, cv: Any = 5,
 class CrossValObjective:
     """``objective(trial) -> float``: the mean cross-validated score of the trial's params.
 
+    ``score_weight`` (per-sample weights, optional) weights the fold scores of the
+    scorers that take ``sample_weight``.
+
     Picklable (it runs in worker processes). The folds are fixed at construction, so
     every trial is scored on the same splits. After scoring, the trial (when it has
     ``set_user_attr``) gets the user attribute ``"cv"``: a dict with per-fold
@@ -291,7 +315,7 @@ class CrossValObjective:
     def __init__(self, estimator: Any, X: Any, y: Any, splits: Sequence[tuple[Any, Any]],
                  scorers: dict[str, Callable[..., float]], *, refit_key: str = "score",
                  fit_params: Mapping[str, Any] | None = None, error_score: Any = np.nan,
-                 return_train_score: bool = False) -> None:
+                 return_train_score: bool = False, score_weight: Any = None) -> None:
         _check_error_score(error_score)
         if refit_key not in scorers:
             raise ValueError(f"refit_key {refit_key!r} is not among the scorers "
@@ -304,13 +328,15 @@ class CrossValObjective:
         self.fit_params = dict(fit_params or {})
         self.error_score = error_score
         self.return_train_score = return_train_score
+        self.score_weight = score_weight
 
     def evaluate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Cross-validate ``params``; return the ``"cv"`` record described above."""
         results = [fit_and_score(self.estimator, self.X, self.y, train, test, self.scorers,
                                  params=params, fit_params=self.fit_params,
                                  error_score=self.error_score,
-                                 return_train_score=self.return_train_score)
+                                 return_train_score=self.return_train_score,
+                                 score_weight=self.score_weight)
                    for train, test in self.splits]
         record: dict[str, Any] = {
             "test_scores": {k: [r["test_scores"][k] for r in results] for k in self.scorers},
