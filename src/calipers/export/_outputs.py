@@ -9,6 +9,7 @@ transformers without ``predict`` give ``"transform"``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,14 +89,20 @@ def estimator_task(model: Any) -> str:
 
 
 def model_type(model: Any) -> str:
-    """Public dotted name of the model's class (``sklearn.pipeline.Pipeline``)."""
+    """Dotted name of the model's class through the shortest public module exposing it.
+
+    ``sklearn.linear_model._logistic.LogisticRegression`` ->
+    ``sklearn.linear_model.LogisticRegression``.
+    """
     cls = type(model)
-    module = cls.__module__
-    if module.startswith("sklearn."):
-        # Public path: sklearn.linear_model._logistic -> sklearn.linear_model
-        parts = [p for p in module.split(".") if not p.startswith("_")]
-        module = ".".join(parts)
-    return f"{module}.{cls.__qualname__}"
+    parts = cls.__module__.split(".")
+    for i in range(1, len(parts)):
+        if parts[i - 1].startswith("_"):
+            break
+        module = sys.modules.get(".".join(parts[:i]))
+        if getattr(module, cls.__qualname__, None) is cls:
+            return f"{'.'.join(parts[:i])}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def estimator_outputs(model: Any, x: np.ndarray, task: str | None = None) -> dict[str, np.ndarray]:
