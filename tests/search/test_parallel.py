@@ -285,7 +285,10 @@ def test_keyboard_interrupt_while_workers_run_fails_their_trials(db_url, study_n
 
     def interrupt_when_stuck():
         deadline = time.monotonic() + 60
-        while len(study._running) < 2 or min(study._running) < 2:
+        while True:
+            running = study._running.copy()  # written by the main thread meanwhile
+            if len(running) == 2 and min(running) >= 2:
+                break
             if time.monotonic() > deadline:
                 return
             time.sleep(0.05)
