@@ -160,7 +160,16 @@ def export_model(
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=parent))
     try:
         os.chmod(tmp, 0o755)
-        fields = exporter.export(model, tmp, sample, **options)
+        try:
+            fields = exporter.export(model, tmp, sample, **options)
+        except FileExistsError as exc:
+            if exc.filename is None or pathlib.Path(exc.filename) != tmp:
+                raise
+            raise TypeError(
+                f"exporter {exporter.name!r} tried to create the artifact directory itself "
+                "(calipers 0.1 exporters did); export() must write into the existing "
+                "directory it is given and return a dict of manifest fields"
+            ) from exc
         if not isinstance(fields, Mapping):
             raise TypeError(
                 f"exporter {exporter.name!r}: export() returned {type(fields).__name__}, "
@@ -386,5 +395,8 @@ def load(path: str | os.PathLike, *, trusted: bool = False) -> Artifact:
             f"artifact {path}: written by exporter {name!r} (format "
             f"{manifest.get('format')!r}), which is not available: {exc}"
         ) from None
-    runner = exporter.load(path, manifest, trusted)
+    try:
+        runner = exporter.load(path, manifest, trusted)
+    except NotImplementedError as exc:
+        raise ArtifactError(f"artifact {path}: {exc}") from exc
     return Artifact(path, manifest, runner, exporter)
