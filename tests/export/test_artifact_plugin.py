@@ -191,9 +191,9 @@ def test_choosing_among_exporters_of_one_format(plugin):
 
 def test_export_must_return_manifest_fields(plugin, data, tmp_path):
     with pytest.raises(TypeError, match="returned PosixPath, expected a dict of manifest"):
-        calipers.export(plugin.Linear([1.0, 2.0, 3.0], 1.0), "pathreturning", tmp_path / "p",
-                        sample=data)
-    assert list(tmp_path.iterdir()) == []
+        calipers.export(plugin.Linear([1.0, 2.0, 3.0], 1.0), "pathreturning",
+                        tmp_path / "out" / "p", sample=data)
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_calipers_0_1_exporter_cannot_write_artifacts(tmp_path, monkeypatch):
