@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from calipers_sklearn import SearchCV
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.decomposition import PCA
@@ -27,9 +28,6 @@ from sklearn.tree import DecisionTreeClassifier
 
 import calipers
 from calipers.search import Categorical, Float, Int, SearchSpace
-from calipers_sklearn import SearchCV
-
-SCORE_KEYS = ("mean_test_score", "std_test_score", "rank_test_score")
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +124,6 @@ def test_random_candidates_score_as_sklearn(cancer):
 
 def test_conditional_space_masks_params(cancer):
     X, y = cancer
-    space = SearchSpace({
-        "kernel": Categorical(["linear", "rbf"]),
-        "gamma": Categorical([0.001, 0.01], condition=("kernel", ("rbf",))),
-    })
     est = make_pipeline(StandardScaler(), SVC())
     space = SearchSpace({f"svc__{k}": v for k, v in {
         "kernel": Categorical(["linear", "rbf"]),
