@@ -202,3 +202,27 @@ def test_empty_space_and_repr():
     with pytest.raises(ValueError, match="at least one parameter"):
         BayesSearcher({})
     assert "n_startup_trials=5" in repr(BayesSearcher(BRANIN, seed=1))
+
+
+def test_study_rounds_give_the_same_trials_with_an_out_of_order_executor():
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import calipers
+
+    space = {"x": Float(0.0, 1.0), "n": Int(1, 10)}
+
+    def objective(trial):
+        # later trials of a round finish first
+        time.sleep(0.002 * (3 - trial.number % 3))
+        return (trial["x"] - 0.3) ** 2 + 0.01 * (trial["n"] - 4) ** 2
+
+    serial = calipers.create_study(space=space, searcher="bayes", seed=1, batch_size=3)
+    serial.optimize(objective, n_trials=12)
+    parallel = calipers.create_study(space=space, searcher="bayes", seed=1, batch_size=3)
+    with ThreadPoolExecutor(3) as pool:
+        parallel.optimize(objective, n_trials=12, executor=pool)
+    assert {t.number: t.params for t in serial.trials} == {
+        t.number: t.params for t in parallel.trials
+    }
+    assert serial.best_value < 0.01

@@ -5,7 +5,7 @@ standardized value, computed stably for improvements many standard deviations aw
 (the log of ``h(z) = z Phi(z) + phi(z)`` goes through ``erfcx`` for negative ``z``),
 with an analytic gradient.
 
-It is optimized in the searcher's encoded unit cube: a quasi-random sweep (plus
+It is optimized in the searcher's encoded unit cube: a Latin-hypercube sweep (plus
 perturbations of the best observed points) evaluated in one vectorized pass; then
 the best few sweep points are refined together by L-BFGS-B over the numeric columns
 (one-hot blocks fixed, inactive columns fixed); then each result is decoded and
@@ -25,12 +25,31 @@ from scipy.special import erfcx, log_ndtr, ndtr
 
 from calipers.search._gp import GaussianProcess
 
-__all__ = ["Layout", "log_ei", "log_ei_grad", "log_h", "optimize_acquisition"]
+__all__ = [
+    "Layout",
+    "latin_hypercube",
+    "log_ei",
+    "log_ei_grad",
+    "log_h",
+    "optimize_acquisition",
+]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 # Beyond this |z|, 1 - |z| Phi(z) / phi(z) ~ 1 / z**2 is below float precision.
 _Z_ASYMPTOTIC = 1e6
+#: One in this many sweep points is a perturbation of an incumbent.
+_NEAR_DIV = 8
+
+
+def latin_hypercube(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` points of ``[0, 1)^d`` with one point in each of the ``n`` strata per axis.
+
+    (numpy only: ``scipy.stats.qmc`` would cost a ``scipy.stats`` import, seconds on
+    a loaded machine, for the first proposal.)
+    """
+    strata = rng.permuted(np.tile(np.arange(n), (d, 1)), axis=1).T
+    return (strata + rng.random((n, d))) / n
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
@@ -213,18 +232,14 @@ def optimize_acquisition(
         Encoded points already observed or pending; a candidate equal to one of them
         is skipped when another candidate exists.
     """
-    from scipy.stats import qmc
-
     def score(x: np.ndarray) -> np.ndarray:
         mean, var = gp.predict(x)
         return log_ei(mean, var, best)
 
-    m = max(1, int(round(math.log2(max(n_sweep, 2)))))
-    u = qmc.Sobol(layout.n_sweep_dims, scramble=True, seed=rng).random_base2(m)
-    sweep = layout.from_unit(u)
+    sweep = layout.from_unit(latin_hypercube(n_sweep, layout.n_sweep_dims, rng))
     if len(incumbents) and len(layout.numeric):
         k = min(len(incumbents), 4)
-        per = max(1, n_sweep // (8 * k))
+        per = max(1, n_sweep // (_NEAR_DIV * k))
         near = np.repeat(incumbents[:k], per, axis=0)
         sd = rng.choice([0.002, 0.01, 0.05], size=(len(near), 1))
         near[:, layout.numeric] = np.clip(

@@ -1,6 +1,6 @@
 """The ``bayes`` searcher: Gaussian-process Bayesian optimization (numpy/scipy only).
 
-Trials start from a scrambled Sobol sequence over the space; after that each trial
+Trials start from a Latin hypercube over the space (seeded); after that each trial
 fits a GP (Matern-5/2, one length scale per encoded dimension, see
 :mod:`calipers.search._gp`) to the told values in the space's encoded unit cube
 (log parameters are log-scaled there; categoricals are one-hot blocks; inactive
@@ -13,7 +13,6 @@ round of proposals spreads out instead of repeating one point.
 from __future__ import annotations
 
 import contextlib
-import math
 import numbers
 from typing import Any
 
@@ -26,6 +25,8 @@ __all__ = ["BayesSearcher"]
 
 
 _BLAS: list[Any] = []
+#: Latin hypercubes drawn for the start-up design (the most spread one is used).
+_MAXIMIN_TRIES = 32
 
 
 def _blas_single_thread() -> contextlib.AbstractContextManager[Any]:
@@ -67,12 +68,12 @@ class BayesSearcher(Searcher):
     seed : int, optional
         Seed; the same seed and the same told values give the same proposals.
     n_startup_trials : int, optional
-        Trials numbered below this come from a scrambled Sobol sequence (a
+        Trials numbered below this come from a seeded Latin hypercube (a
         function of the seed and the number only). Default ``min(10, 2 * d + 1)``
         with ``d`` the number of parameters, at least 2.
     n_candidates : int
-        Quasi-random points scored in the acquisition sweep of each proposal
-        (rounded to a power of two; default 1024).
+        Latin-hypercube points scored in the acquisition sweep of each proposal
+        (default 1024).
     n_local : int
         Best sweep points refined by L-BFGS-B (default 5; the best observed point
         is refined too).
@@ -142,12 +143,20 @@ class BayesSearcher(Searcher):
 
     def _startup_point(self, number: int) -> dict[str, Any]:
         if self._startup is None:
-            from scipy.stats import qmc
+            from calipers.search._acquisition import latin_hypercube
 
-            m = max(1, math.ceil(math.log2(self.n_startup_trials)))
-            seed = np.random.default_rng(np.random.SeedSequence(self.entropy))
-            u = qmc.Sobol(self._layout.n_sweep_dims, scramble=True, seed=seed).random_base2(m)
-            self._startup = self._layout.from_unit(u)
+            rng = np.random.default_rng(np.random.SeedSequence(self.entropy))
+            n, d = self.n_startup_trials, self._layout.n_sweep_dims
+            # maximin: of a few Latin hypercubes, the one whose closest pair is farthest
+            best, best_gap = None, -1.0
+            for _ in range(_MAXIMIN_TRIES):
+                u = latin_hypercube(n, d, rng)
+                gap = np.inf if n < 2 else float(
+                    np.min(((u[:, None] - u[None]) ** 2).sum(-1)[np.triu_indices(n, 1)])
+                )
+                if gap > best_gap:
+                    best, best_gap = u, gap
+            self._startup = self._layout.from_unit(best)
         return self.space.decode(self._startup[number])
 
     def _propose(self, number: int) -> dict[str, Any]:
