@@ -256,17 +256,22 @@ def optimize_acquisition(
     if len(incumbents):
         starts = np.vstack([incumbents[:1], starts])
     refined = _refine(gp, layout, starts, best, max_iter)
-    cands = np.vstack([layout.canonical(refined), starts, sweep[order]])
+    # Int columns rounded, inactive columns reset: what will really be evaluated.
+    cands = layout.canonical(np.vstack([refined, starts]))
     cvals = score(cands)
     cvals[~np.isfinite(cvals)] = -np.inf
-    seen = exclude if len(exclude) else np.empty((0, layout.dim))
+
+    def new(x: np.ndarray) -> bool:
+        return not len(exclude) or np.min(np.max(np.abs(exclude - x), axis=1)) > 1e-12
+
     for i in np.argsort(-cvals, kind="stable"):
-        x = cands[i]
-        x, val = _categorical_pass(score, layout, x.copy(), float(cvals[i]))
-        if not len(seen) or np.min(np.max(np.abs(seen - x), axis=1)) > 1e-12:
+        x, _ = _categorical_pass(score, layout, cands[i].copy(), float(cvals[i]))
+        if new(x):
             return x
-    # Every candidate is a point already tried: take a fresh quasi-random point.
-    for x in sweep[np.argsort(-vals, kind="stable")]:
-        if np.min(np.max(np.abs(seen - x), axis=1)) > 1e-12:
+    # Every candidate is a point already tried (a small discrete space): take the
+    # sweep's best untried point.
+    for i in np.argsort(-vals, kind="stable"):
+        x = layout.canonical(sweep[i : i + 1])[0]
+        if new(x):
             return x
     return cands[int(np.argmax(cvals))]
