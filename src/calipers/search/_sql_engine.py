@@ -32,6 +32,10 @@ def transient(err: BaseException) -> bool:
     """Lock contention worth retrying (SQLite busy/locked, PostgreSQL deadlock...)."""
     if not isinstance(err, (exc.OperationalError, exc.DBAPIError)):
         return False
+    if getattr(err, "connection_invalidated", False):
+        # a pooled connection the server closed (restart, idle timeout): a fresh one is
+        # taken on retry; cheaper than pinging before every transaction
+        return True
     orig = getattr(err, "orig", None)
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code in ("40001", "40P01", "55P03"):
@@ -69,7 +73,7 @@ def make_engine(url: str, busy_timeout: float, kwargs: dict[str, Any]) -> sa.Eng
         if parsed.database in (None, "", ":memory:"):
             options.setdefault("poolclass", sa.pool.StaticPool)
     else:
-        options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_pre_ping", False)  # see transient()
     try:
         engine = sa.create_engine(parsed, **options)
     except exc.NoSuchModuleError as err:
