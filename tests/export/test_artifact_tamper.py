@@ -69,6 +69,7 @@ def no_deserializing(monkeypatch):
         raise AssertionError("a model file was deserialized before the checks")
 
     monkeypatch.setattr(skops_io, "load", forbidden)
+    monkeypatch.setattr(skops_io, "loads", forbidden)
     monkeypatch.setattr(skops_io, "get_untrusted_types", forbidden)
     monkeypatch.setattr(joblib, "load", forbidden)
 
@@ -230,13 +231,13 @@ def test_skops_loads_only_the_recorded_types(tmp_path, monkeypatch):
     # a type skops does not trust by default, in scikit-learn: recorded, so it loads
     assert recorded == ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
     seen = []
-    real_load = skops_io.load
+    real_loads = skops_io.loads
 
-    def spy(file, trusted=None):
+    def spy(data, trusted=None):
         seen.append(list(trusted))
-        return real_load(file, trusted=trusted)
+        return real_loads(data, trusted=trusted)
 
-    monkeypatch.setattr(skops_io, "load", spy)
+    monkeypatch.setattr(skops_io, "loads", spy)
     artifact = load(path)
     assert seen == [recorded]
     np.testing.assert_array_equal(artifact.predict_proba(X), model.predict_proba(X))
@@ -276,3 +277,17 @@ def test_unknown_exporter_in_the_manifest(skops_artifact):
     forge(skops_artifact, exporter="nonesuch", format="nonesuch")
     with pytest.raises(ArtifactError, match="exporter 'nonesuch'.*not available"):
         load(skops_artifact)
+
+
+@pytest.mark.parametrize("fmt", ["skops", "pickle"])
+def test_a_file_swapped_between_the_check_and_the_load(tmp_path, fmt):
+    X, _ = _data()
+    path = calipers.export(_model(), fmt, tmp_path / "art", sample=X)
+    manifest = read(path)  # as calipers.load checked it
+    exporter = calipers.plugins.get("exporter", fmt)()
+    name = manifest["options"]["file"]
+    data = bytearray((path / name).read_bytes())
+    data[-10] ^= 0xFF
+    (path / name).write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=f"file '{name}' changed while it was being loaded"):
+        exporter.load(path, manifest, trusted=True)

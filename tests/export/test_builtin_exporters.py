@@ -167,3 +167,24 @@ def test_version_drift_warns(tmp_path):
     write_manifest(path, manifest)
     with pytest.warns(UserWarning, match="exported with scikit-learn 0.24.2"):
         load(path)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_model_fitted_on_a_dataframe(tmp_path, fmt):
+    pd = pytest.importorskip("pandas")
+    data = load_breast_cancer(as_frame=True)
+    frame, y = data.data, data.target
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names"
+        path = calipers.export(model, fmt, tmp_path / "df", sample=frame)
+        artifact = _load(path, fmt)
+        manifest = artifact.manifest
+        assert manifest["options"]["feature_names"] == list(frame.columns)
+        assert manifest["inputs"] == [{"name": "X", "dtype": "float64", "shape": [None, 30]}]
+        values = frame.to_numpy()
+        # a frame rebuilt from an array is C-ordered, the original F-ordered: ulp-level
+        np.testing.assert_allclose(artifact.predict_proba(values), model.predict_proba(frame),
+                                   rtol=1e-12, atol=1e-15)
+        assert calipers.verify(path, model, frame, trusted=(fmt == "pickle")).ok
+    assert isinstance(frame, pd.DataFrame)

@@ -161,3 +161,48 @@ class Exporter(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def exporter_for(fmt: str, model: Any = None) -> Exporter:
+    """Return an instance of the exporter registered for format ``fmt``.
+
+    When several exporters handle ``fmt``, the ones that support ``model`` are
+    kept, then the one whose name is ``fmt``.
+
+    Raises
+    ------
+    ValueError
+        If no exporter handles ``fmt`` (the message lists the available ones), or
+        several do and none is preferred.
+    TypeError
+        If the exporter does not support ``model``.
+    """
+    from calipers import plugins
+
+    if not isinstance(fmt, str):
+        raise TypeError(f"format must be a string such as 'skops' or 'onnx', got {fmt!r}")
+    candidates = [cls for cls in plugins.classes("exporter") if fmt in _handles(cls)]
+    if not candidates:
+        plugins.get("exporter", fmt)  # raises: unknown name, with close matches and hints
+    instances = [cls() for cls in candidates]
+    if model is not None and len(instances) > 1:
+        instances = [e for e in instances if e.supports(model)] or instances
+    if len(instances) > 1:
+        named = [e for e in instances if e.name == fmt]
+        if not named:
+            names = ", ".join(repr(e.name) for e in instances)
+            raise ValueError(f"format {fmt!r} is written by several exporters ({names}); "
+                             "pass one of their names as the format")
+        instances = named
+    exporter = instances[0]
+    if model is not None and hasattr(exporter, "supports") and not exporter.supports(model):
+        raise TypeError(
+            f"exporter {exporter.name!r} does not support {type(model).__module__}."
+            f"{type(model).__qualname__} models"
+        )
+    return exporter
+
+
+def _handles(cls: type) -> tuple[str, ...]:
+    handles = getattr(cls, "handles", None)
+    return tuple(handles()) if callable(handles) else (cls.name,)

@@ -10,7 +10,9 @@ and a type outside scikit-learn, numpy and scipy needs ``trusted=True``. A pickl
 from __future__ import annotations
 
 import abc
+import hashlib
 import importlib.metadata
+import io
 import pathlib
 import warnings
 from typing import Any, ClassVar
@@ -22,7 +24,13 @@ from calipers._extras import require
 from calipers.errors import ArtifactError
 from calipers.export._base import Exporter
 from calipers.export._manifest import jsonable, library_versions
-from calipers.export._outputs import DEFAULT_INPUT, estimator_outputs, estimator_task, model_type
+from calipers.export._outputs import (
+    DEFAULT_INPUT,
+    estimator_outputs,
+    estimator_task,
+    feature_names,
+    model_type,
+)
 
 #: Modules whose types a skops artifact may hold without ``trusted=True``.
 SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
@@ -70,6 +78,18 @@ def _warn_version_drift(path: pathlib.Path, manifest: dict[str, Any]) -> None:
         )
 
 
+def _read_verified(path: pathlib.Path, manifest: dict[str, Any], name: str) -> bytes:
+    """The bytes of ``path/name``, checked against the manifest's sha256 once more.
+
+    The model is then deserialized from these very bytes, so the file cannot be
+    swapped between the check in :func:`calipers.load` and the load.
+    """
+    data = (path / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != (manifest.get("files") or {}).get(name):
+        raise ArtifactError(f"artifact {path}: file {name!r} changed while it was being loaded")
+    return data
+
+
 class _EstimatorExporter(Exporter):
     """Shared part of the skops and pickle exporters: one file, one input ``X``."""
 
@@ -107,13 +127,15 @@ class _EstimatorExporter(Exporter):
         path = pathlib.Path(path)
         recorded = self._write(model, path / self.file_name, dict(options))
         task = estimator_task(model)
+        names = feature_names(model)
         classes = getattr(model, "classes_", None) if task == "classifier" else None
         return {
             "model_type": model_type(model),
             "task": task,
             "classes": jsonable(classes, "classes_") if classes is not None else None,
             "libraries": library_versions(*self.libraries, *_distributions(model)),
-            "options": {"file": self.file_name, **recorded},
+            "options": {"file": self.file_name, **recorded,
+                        **({"feature_names": names} if names is not None else {})},
         }
 
 
@@ -157,10 +179,10 @@ class SkopsExporter(_EstimatorExporter):
         require("skops", feature="loading skops artifacts", extra="sklearn")
         import skops.io as sio
 
-        file = path / self.file_name
+        data = _read_verified(path, manifest, self.file_name)
         recorded = list((manifest.get("options") or {}).get("trusted_types") or [])
         try:
-            found = sio.get_untrusted_types(file=file)
+            found = sio.get_untrusted_types(data=data)
         except Exception as exc:
             raise ArtifactError(f"artifact {path}: {self.file_name} is not a skops file: "
                                 f"{exc}") from None
@@ -180,7 +202,7 @@ class SkopsExporter(_EstimatorExporter):
                 )
         _warn_version_drift(path, manifest)
         try:
-            model = sio.load(file, trusted=found)
+            model = sio.loads(data, trusted=found)
         except Exception as exc:
             raise ArtifactError(f"artifact {path}: cannot load {self.file_name}: "
                                 f"{type(exc).__name__}: {exc}") from exc
@@ -222,8 +244,9 @@ class PickleExporter(_EstimatorExporter):
         import joblib
 
         _warn_version_drift(path, manifest)
+        data = _read_verified(path, manifest, self.file_name)
         try:
-            model = joblib.load(path / self.file_name)
+            model = joblib.load(io.BytesIO(data))
         except Exception as exc:
             raise ArtifactError(f"artifact {path}: cannot load {self.file_name}: "
                                 f"{type(exc).__name__}: {exc}") from exc

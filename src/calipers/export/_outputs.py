@@ -105,6 +105,26 @@ def model_type(model: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def feature_names(model: Any) -> list[str] | None:
+    """The column names the model was fitted with (``feature_names_in_``), if any."""
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def with_feature_names(model: Any, x: Any) -> Any:
+    """``x`` as a DataFrame with the model's fitted column names, when it has them.
+
+    A model fitted on a DataFrame warns (or fails, with string column selectors)
+    when given a bare array; artifacts take arrays, so the names are put back.
+    """
+    names = feature_names(model)
+    if names is None or not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != len(names):
+        return x
+    import pandas as pd
+
+    return pd.DataFrame(x, columns=names)
+
+
 def estimator_outputs(model: Any, x: np.ndarray, task: str | None = None) -> dict[str, np.ndarray]:
     """The model's outputs on ``x`` under the convention of this module.
 
@@ -114,6 +134,7 @@ def estimator_outputs(model: Any, x: np.ndarray, task: str | None = None) -> dic
         If the model has neither ``predict`` nor ``transform``.
     """
     task = task or estimator_task(model)
+    x = with_feature_names(model, x)
     if hasattr(model, "predict"):
         prediction = np.asarray(model.predict(x))
         if task != "classifier":
