@@ -349,3 +349,19 @@ def test_load_of_something_that_is_not_an_artifact(tmp_path):
     with pytest.raises(ArtifactError, match="manifest.json is missing"):
         load(tmp_path / "empty")
     assert issubclass(ArtifactError, ValueError)
+
+
+def test_importing_the_export_api_stays_light(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, calipers\n"
+        "calipers.load, calipers.verify, calipers.export_model, calipers.export.Exporter\n"
+        "import calipers.export._builtin\n"
+        "heavy = ('sklearn', 'skops', 'joblib', 'torch', 'onnxruntime', 'pandas', 'scipy')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == []

@@ -120,8 +120,10 @@ def with_feature_names(model: Any, x: Any) -> Any:
     names = feature_names(model)
     if names is None or not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != len(names):
         return x
-    import pandas as pd
-
+    try:
+        import pandas as pd
+    except ImportError:  # fitted on another kind of frame: sklearn may warn, still works
+        return x
     return pd.DataFrame(x, columns=names)
 
 
