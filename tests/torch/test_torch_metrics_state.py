@@ -333,3 +333,86 @@ def test_numpy_updates_never_look_for_a_native_backend(monkeypatch):
     s.update(np.array([0, 1]), np.array([0.2, 0.9]))
     with pytest.raises(AssertionError, match="native backend"):
         m.update(torch.tensor([0, 1]), torch.tensor([0, 1]))
+
+
+# -- the host capability, with a third-party native backend ----------------------------
+
+
+class _Boxed:
+    """A foreign array type: numpy data in a box."""
+
+    def __init__(self, a):
+        self.a = np.asarray(a)
+
+
+class _Acc:
+    """A device state that counts calls and keeps host-path batches pending."""
+
+    def __init__(self):
+        self.pending, self.flushes, self.discards = [], 0, 0
+        self.device = "box"
+
+    def flush(self, owner):
+        self.flushes += 1
+        batches, self.pending = self.pending, []
+        for b in batches:
+            type(owner).update(owner, *b)
+
+    def discard(self):
+        self.discards += 1
+        self.pending = []
+
+    def result(self, value):
+        return ("boxed", value)
+
+
+def _fake_backend():
+    from calipers.backends import Backend
+
+    class BoxBackend(Backend):
+        name = "box"
+        native = True
+
+        @classmethod
+        def accepts(cls, x):
+            return isinstance(x, _Boxed)
+
+        @classmethod
+        def to_numpy(cls, x):
+            return x.a
+
+        @classmethod
+        def native_update(cls, metric, args, kwargs):
+            if not isinstance(args[0], _Boxed):
+                return False  # the host path: to_numpy
+            acc = metric.__dict__.setdefault("_native", _Acc())
+            acc.pending.append(tuple(a.a for a in args))
+            return True
+
+    return BoxBackend
+
+
+def test_native_capability_is_generic(monkeypatch):
+    from calipers import plugins
+    from calipers.backends import Backend, NumpyBackend
+
+    box = _fake_backend()
+    real = plugins.classes
+    monkeypatch.setattr(plugins, "classes",
+                        lambda kind: [NumpyBackend, box] if kind == "backend" else real(kind))
+    assert Backend.native_update(None, (), {}) is False
+    m = calipers.metric("accuracy")
+    m.update(_Boxed([0, 1, 1]), _Boxed([0, 1, 0]))
+    assert m._state.n == 0 and len(m._native.pending) == 1  # nothing on the host yet
+    m.update([1], [1])  # numpy: straight to the host state
+    assert m.compute() == ("boxed", 0.75)
+    assert m._native.flushes == 1 and m.n_samples == 4
+    m.update(_Boxed([0]), _Boxed([1]))
+    assert m.state_dict()["state"]["n"] == 5
+    m.update(_Boxed([0]), _Boxed([1]))
+    m.load_state_dict(m.state_dict())  # folds first (state_dict), then keeps the device
+    assert m._native.discards == 1 and m.compute() == ("boxed", 0.5)
+    with pytest.raises(RuntimeError, match=r"calipers\[torch\]"):
+        m.sync()  # no distributed backend registered
+    m.reset()
+    assert "_native" not in m.__dict__ and m._state.n == 0
