@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from calipers.metrics import _compute
+from calipers.metrics._base import flush_native
 from calipers.metrics._confusion_metric import ConfusionMetric, _scalar_or_array
 from calipers.metrics._state import ConfusionState
 
@@ -286,6 +287,7 @@ class ConfusionMatrix(ConfusionMetric):
         """
         from calipers.metrics._plot import plot_confusion_matrix
 
+        flush_native(self)  # counts still on a device join the host state first
         with self._lock:
             m = self._state.matrix()
         return plot_confusion_matrix(m, ax, labels=labels,
