@@ -264,3 +264,16 @@ def test_in_memory_study_with_a_heartbeat_free_loop(study_name):
     study.optimize(lambda t: t["x"], n_trials=5)
     assert isinstance(study.storage, InMemoryStorage)
     assert time.time() - study.trials[-1].complete < 60
+
+
+def test_resume_with_another_seed_warns_and_keeps_the_stored_one(db_url, study_name):
+    from calipers import plugins
+
+    if "random" not in plugins.names("searcher"):
+        pytest.skip("searcher 'random' is not registered yet")
+    calipers.create_study(space=SPACE, searcher="random", seed=1, storage=db_url,
+                          study_name=study_name)
+    with pytest.warns(RuntimeWarning, match="seed=1"):
+        study = calipers.create_study(space=SPACE, searcher="random", seed=2, storage=db_url,
+                                      study_name=study_name, load_if_exists=True)
+    assert study.searcher.seed == 1

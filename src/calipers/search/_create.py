@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,6 +99,13 @@ def create_study(
                 f"study {name!r} in {store.url} uses searcher {stored.get('name')!r}, not "
                 f"{searcher!r}; pass searcher={stored.get('name')!r} or another study_name"
             ) from None
+        if seed is not None and stored.get("seed") not in (None, seed):
+            warnings.warn(
+                f"study {name!r} was created with seed={stored.get('seed')!r}; it goes on "
+                f"with that seed, not seed={seed!r}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if isinstance(searcher, str):
             live = _stored_searcher(info, space)
     return Study(
