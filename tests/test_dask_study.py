@@ -158,3 +158,43 @@ def test_same_trials_as_in_process(client, tmp_path):
     as_set = lambda s: {(t.number, tuple(sorted(t.params.items())), t.value)  # noqa: E731
                         for t in s.trials}
     assert as_set(local) == as_set(remote)
+
+
+TUNE_SPEC = """
+seed = 2
+scoring = "roc_auc"
+[data]
+dataset = "breast_cancer"
+[estimator]
+class = "sklearn.ensemble.HistGradientBoostingClassifier"
+params = { max_iter = 10, early_stopping = false, random_state = 0 }
+[space]
+learning_rate = { type = "float", low = 0.02, high = 0.5, log = true }
+max_leaf_nodes = { type = "int", low = 4, high = 32 }
+[searcher]
+name = "random"
+[budget]
+n_trials = 4
+[cv]
+n_splits = 3
+"""
+
+
+def test_calipers_tune_on_the_cluster(client, tmp_path, capsys):
+    """``calipers tune --dask ADDRESS``: the same trials as tuning in this process."""
+    pytest.importorskip("sklearn")
+    from calipers.cli.main import main
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(TUNE_SPEC)
+    address = client.scheduler.address
+    assert main(["tune", str(spec), "--no-progress", "--study-name", "here"]) == 0
+    assert main(["tune", str(spec), "--no-progress", "--study-name", "there",
+                 "--dask", address]) == 0
+    out = capsys.readouterr().out
+    assert "trials: 4 (4 complete)" in out
+    url = f"sqlite:///{tmp_path / 'calipers-study.db'}"
+    here = calipers.load_study(study_name="here", storage=url).trials
+    there = calipers.load_study(study_name="there", storage=url).trials
+    assert [(t.number, t.params, t.value) for t in here] == \
+        [(t.number, t.params, t.value) for t in there]

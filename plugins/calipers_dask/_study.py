@@ -15,8 +15,9 @@ A plain ``Client`` works as an executor too (it has ``submit``); the wrapper add
 - ``pure=False`` and a readable task key per trial (``calipers-trial-...``): dask
   does not hash the objective and its data for every submission, and two trials
   with the same parameters are never merged into one task;
-- the objective (with the data it closes over) is sent to the cluster once
-  (``client.scatter``, replicated on every worker) instead of with every task;
+- the objective (with the data it closes over) is sent to the cluster once, as the
+  result of one task that the trials depend on (workers fetch it from each other;
+  if every worker holding it dies, dask recomputes it), not with every task;
 - ``nthreads()``, which the study reads to keep every worker thread busy.
 
 Fault tolerance is dask's: when a worker dies mid-trial the scheduler re-runs its
@@ -47,7 +48,7 @@ class DaskExecutor:
     client : distributed.Client, optional
         Default: the current client (``distributed.get_client()``).
     scatter : bool
-        Send an argument that every trial shares (the objective) to the workers once
+        Send an argument that every trial shares (the objective) to the cluster once
         and pass its future to the tasks (default True).
     key_prefix : str
         Prefix of the task keys shown on the dask dashboard.
@@ -91,8 +92,12 @@ class DaskExecutor:
         if ident not in self._last:  # first sight: send it with the task
             seen[ident] = arg
             return arg
-        # Also in the previous submission: shared by the trials, send it once.
-        future = self.client.scatter(arg, broadcast=True, hash=False)
+        # Also in the previous submission: shared by the trials, send it once. As the
+        # result of a task rather than scattered data: when the worker holding it dies,
+        # the scheduler recomputes it from the task instead of failing every trial
+        # that needs it with "lost dependencies".
+        future = self.client.submit(_identity, arg, pure=False,
+                                    key=f"calipers-shared-{uuid.uuid4().hex}")
         self._scattered[ident] = (arg, future)
         return future
 
@@ -112,6 +117,10 @@ class DaskExecutor:
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.client!r})"
+
+
+def _identity(x: Any) -> Any:
+    return x
 
 
 def dask_executor(client: Any = None, **options: Any) -> DaskExecutor:

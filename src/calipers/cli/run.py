@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from calipers.cli.eval import _one_line
-from calipers.cli.tune import _message, add_tuning_arguments, apply_overrides
+from calipers.cli.tune import _message, add_tuning_arguments, apply_overrides, dask_executor
 
 __all__ = ["DEFAULT_SPEC", "add_parser", "default_spec_path", "run"]
 
@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         spec = _load(args.spec, out)
         spec = apply_overrides(spec, args)
         out.mkdir(parents=True, exist_ok=True)
-        result = tune(spec, progress=args.progress)
+        with dask_executor(getattr(args, "dask", None)) as executor:
+            result = tune(spec, progress=args.progress, executor=executor)
         report = evaluate_best(result, out)
     except (ValueError, TypeError, OSError, ImportError, KeyError) as exc:
         print(f"{PROG}: error: {_one_line(_message(exc))}", file=sys.stderr)

@@ -3,7 +3,8 @@
 Usage::
 
     calipers tune SPEC.toml [--storage URL] [--study-name NAME] [--n-trials N]
-                  [--n-jobs N] [--timeout S] [--seed S] [--progress | --no-progress]
+                  [--n-jobs N] [--timeout S] [--seed S] [--dask ADDRESS]
+                  [--progress | --no-progress]
 
 The spec (see :mod:`calipers.cli._tune_spec`) names the data, the estimator, the
 search space, the searcher, the budget, the cross-validation and the scoring. The
@@ -16,14 +17,16 @@ the best score so far; at the end the best trial's score and parameters are prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from calipers.cli.eval import _checked, _one_line, _positive_int, _seed
 
-__all__ = ["add_parser", "apply_overrides", "run"]
+__all__ = ["add_parser", "add_tuning_arguments", "apply_overrides", "dask_executor", "run"]
 
 PROG = "calipers tune"
 
@@ -44,6 +47,10 @@ def add_tuning_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-jobs", type=_n_jobs, metavar="N",
                    help="trials run in parallel processes (-1: one per core)")
     g.add_argument("--timeout", type=_seconds, metavar="S", help="stop after S seconds")
+    g.add_argument("--dask", metavar="ADDRESS",
+                   help="run the trials on the dask cluster whose scheduler is at ADDRESS "
+                   "(e.g. tcp://host:8786; needs pip install 'calipers[dask]'); the study "
+                   "is still asked and written here")
     g.add_argument("--seed", type=_seed, metavar="S",
                    help="seed of the searcher, the held-out split and the CV folds "
                    "(those the spec does not set itself)")
@@ -102,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         spec = apply_overrides(load_spec(args.spec), args)
-        result = tune(spec, progress=args.progress)
+        with dask_executor(getattr(args, "dask", None)) as executor:
+            result = tune(spec, progress=args.progress, executor=executor)
     except (ValueError, TypeError, OSError, ImportError, KeyError) as exc:
         print(f"{PROG}: error: {_one_line(_message(exc))}", file=sys.stderr)
         return 2
@@ -112,6 +120,26 @@ def run(args: argparse.Namespace) -> int:
         return 130
     sys.stdout.write(format_summary(result))
     return 0
+
+
+@contextlib.contextmanager
+def dask_executor(address: str | None) -> Iterator[Any]:
+    """``None``, or a :class:`calipers_dask.DaskExecutor` on a client connected to
+    ``address`` (closed afterwards)."""
+    if not address:
+        yield None
+        return
+    from calipers._extras import require
+
+    distributed = require("distributed", "--dask")
+    from calipers_dask import DaskExecutor
+
+    try:
+        client = distributed.Client(address, timeout=30)
+    except OSError as exc:
+        raise OSError(f"cannot reach the dask scheduler at {address!r}: {exc}") from None
+    with client, DaskExecutor(client) as executor:
+        yield executor
 
 
 def _message(exc: BaseException) -> str:
