@@ -234,3 +234,38 @@ def test_knn_multiclass_with_ties(multiclass):
     for name in ("roc_auc_ovr", "roc_auc_ovo_weighted", "top_k_accuracy", "neg_log_loss"):
         got, expected = _both(name, est, Xte, yte)
         assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("data", ["binary", "multiclass"])
+def test_every_table_name_matches_sklearn(breast_cancer, multiclass, data):
+    """Every name of the table, against scikit-learn's scorer of that name, or (for the
+    calipers-only names) sklearn's make_scorer of the same function and response
+    method: equal numbers, or both raise ValueError."""
+    import sklearn.metrics as skm
+    from sklearn.metrics import get_scorer_names, make_scorer
+
+    from calipers.search._cv_scoring import _TABLE
+
+    if data == "binary":
+        models, X, y = breast_cancer
+        est = models["logreg"]
+    else:
+        models, X, y = multiclass["load_iris"]
+        est = models["nb"]
+    for name, (func, method, sign, fixed) in sorted(_TABLE.items()):
+        opts = {"beta": 2.0} if name == "fbeta" else {}
+        if name in get_scorer_names():
+            sk = get_scorer(name)
+        else:
+            sk = make_scorer(getattr(skm, func), response_method=method,
+                             greater_is_better=sign > 0, **fixed, **opts)
+        ours = cal_get_scorer(name, **opts)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                expected = sk(est, X, y)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    ours(est, X, y)
+                continue
+            assert ours(est, X, y) == pytest.approx(expected, rel=1e-12, abs=1e-15), name
