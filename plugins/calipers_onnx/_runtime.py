@@ -151,6 +151,23 @@ def _tensors(graph: Any) -> Iterator[Any]:
                 yield from _tensors(sub)
 
 
+def normalize_opsets(onx: Any, default: int) -> None:
+    """One opset per domain (the highest), and an ai.onnx one, in place.
+
+    skl2onnx can list the ai.onnx domain twice, and graphs of ai.onnx.ml
+    operators only may list none; onnxruntime.quantization wants exactly one.
+    """
+    versions: dict[str, int] = {}
+    for entry in onx.opset_import:
+        domain = "" if entry.domain == "ai.onnx" else entry.domain
+        versions[domain] = max(versions.get(domain, 0), int(entry.version))
+    versions.setdefault("", int(default))
+    del onx.opset_import[:]
+    for domain, version in versions.items():
+        entry = onx.opset_import.add()
+        entry.domain, entry.version = domain, version
+
+
 def graph_specs(values: Any) -> list[dict[str, Any]]:
     """``[{"name", "dtype", "shape"}]`` of ONNX graph inputs or outputs."""
     from onnx import helper
@@ -199,7 +216,7 @@ class OnnxRunner:
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._types = {i.name: i.type for i in self.session.get_inputs()}
 
-    def _feed(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def feed(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         missing = [n for n in self.input_names if n not in inputs]
         extra = sorted(set(inputs) - set(self.input_names))
         if missing or extra:
@@ -228,7 +245,7 @@ class OnnxRunner:
         """Return ``{output name: array}`` for ``{input name: array}``."""
         if self.session is None:
             raise ValueError("this ONNX runner was closed")
-        results = self.session.run(self.output_names, self._feed(inputs))
+        results = self.session.run(self.output_names, self.feed(inputs))
         return dict(zip(self.output_names, results, strict=True))
 
     def close(self) -> None:

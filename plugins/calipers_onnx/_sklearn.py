@@ -36,7 +36,7 @@ from calipers.export._outputs import (
     model_type,
 )
 from calipers_onnx._inputs import named_inputs
-from calipers_onnx._runtime import graph_specs
+from calipers_onnx._runtime import graph_specs, normalize_opsets
 
 _convert_lock = threading.Lock()
 
@@ -211,6 +211,7 @@ def export_sklearn(
                 f"skl2onnx cannot convert {model_type(model)}: {type(exc).__name__}: "
                 f"{str(exc)[:500]}"
             ) from exc
+    normalize_opsets(onx, opset)
     names = [o.name for o in onx.graph.output]
     classes = getattr(model, "classes_", None) if task == "classifier" else None
     if task == "classifier":
