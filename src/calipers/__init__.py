@@ -55,9 +55,25 @@ __all__ = [
     "metrics",
     "optim",
     "plugins",
+    "quantize",
     "search",
     "verify",
 ]
+
+
+def quantize(path: Any, out: Any, **kwargs: Any) -> dict[str, Any]:
+    """Write an int8-quantized copy of an ONNX artifact and report what it changed.
+
+    Provided by the ``onnx`` plugin (``pip install 'calipers[onnx]'``); see
+    ``calipers_onnx._quantize.quantize`` for the parameters (``mode``,
+    ``calibration``, ``eval_data``, ``metrics``...) and the report.
+    """
+    from calipers._extras import require
+
+    require("onnxruntime", feature="calipers.quantize", extra="onnx")
+    from calipers_onnx import quantize as onnx_quantize
+
+    return onnx_quantize(path, out, **kwargs)
 
 
 def __getattr__(name: str) -> Any:
