@@ -307,3 +307,58 @@ def test_fit_and_score_return_estimator():
                       params={"C": 0.5}, return_estimator=True, return_train_score=True)
     assert r["estimator"].C == 0.5 and r["fit_error"] is None
     assert 0.8 < r["test_scores"]["score"] <= 1 and "train_scores" in r
+
+
+class _Centroid:
+    """A scikit-learn-free classifier: nearest class mean (fit / predict / params)."""
+
+    _estimator_type = "classifier"
+
+    def __init__(self, shrink=0.0):
+        self.shrink = shrink
+
+    def get_params(self, deep=True):
+        return {"shrink": self.shrink}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def fit(self, X, y):
+        if self.shrink < 0 and len(X) < 12:
+            raise ValueError("shrink < 0 needs 12 samples")
+        self.classes_ = np.unique(y)
+        means = np.array([X[y == c].mean(axis=0) for c in self.classes_])
+        self.means_ = means * (1 - self.shrink) + X.mean(axis=0) * self.shrink
+        return self
+
+    def predict(self, X):
+        d = ((X[:, None, :] - self.means_[None]) ** 2).sum(-1)
+        return self.classes_[d.argmin(1)]
+
+
+def test_cross_validate_without_sklearn(monkeypatch):
+    """With scikit-learn 'missing': own splitters, clone from get_params, own
+    FitFailedWarning, and the same numbers as scikit-learn computes."""
+    from calipers.search import _cv
+
+    X, y = load_iris(return_X_y=True)
+    monkeypatch.setattr(_cv, "available", lambda m: False)
+    monkeypatch.setattr(_cv_split, "_sklearn_available", lambda: False)
+    out = cross_validate(_Centroid(0.2), X, y, cv=4, scoring="f1_macro")
+    monkeypatch.undo()
+    from sklearn.metrics import f1_score
+
+    expected = [f1_score(y[te], _Centroid(0.2).fit(X[tr], y[tr]).predict(X[te]),
+                         average="macro") for tr, te in ms.StratifiedKFold(4).split(X, y)]
+    np.testing.assert_allclose(out["test_score"], expected, rtol=1e-12)
+    # with scikit-learn present, the same (an estimator sklearn cannot tag is fine)
+    again = cross_validate(_Centroid(0.2), X, y, cv=4, scoring="f1_macro")
+    np.testing.assert_allclose(again["test_score"], expected, rtol=1e-12)
+    monkeypatch.setattr(_cv, "available", lambda m: False)
+    idx = np.r_[0:10, 50:60]  # two classes, 20 rows
+    folds = [(np.arange(0, 15), np.arange(15, 20)), (np.arange(10), np.arange(10, 20))]
+    with pytest.warns(_cv.FitFailedWarning, match="1 fits failed out of a total of 2"):
+        out = cross_validate(_Centroid(-1.0), X[idx], y[idx], cv=folds)
+    assert np.isnan(out["test_score"][1]) and not np.isnan(out["test_score"][0])
