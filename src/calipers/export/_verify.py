@@ -88,7 +88,7 @@ def _compare_numbers(got: np.ndarray, want: np.ndarray, rtol: float, atol: float
     a = got.astype(np.float64, copy=False)
     b = want.astype(np.float64, copy=False)
     both_nan = np.isnan(a) & np.isnan(b)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.where(both_nan, 0.0, np.abs(a - b))
         diff = np.where(np.isnan(diff), np.inf, diff)
         rel = np.where(diff == 0, 0.0, diff / np.abs(b))
