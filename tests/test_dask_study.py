@@ -112,7 +112,7 @@ def test_killed_worker_loses_no_trial(client, tmp_path, wrap):
 
 
 def test_executor_runs_on_the_cluster_and_shares_the_objective(client, tmp_path):
-    seen = []
+    seen, shared = [], []
     n_trials = 6
     study = calipers.create_study(space=SPACE, searcher="random", seed=2,
                                   storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s")
@@ -121,7 +121,10 @@ def test_executor_runs_on_the_cluster_and_shares_the_objective(client, tmp_path)
         original = ex.client.submit
 
         def spy(fn, *args, **kwargs):
-            seen.append((args, kwargs))
+            if not kwargs["key"].startswith("calipers-shared-"):
+                seen.append((args, kwargs))
+            else:
+                shared.append(args)
             return original(fn, *args, **kwargs)
 
         ex.client.submit = spy
@@ -139,6 +142,7 @@ def test_executor_runs_on_the_cluster_and_shares_the_objective(client, tmp_path)
     # After the first submission the objective is passed as a future, not pickled again.
     assert objective in seen[0][0]
     assert all(objective not in args for args, _ in seen[2:])
+    assert sum(objective in args for args in shared) == 1  # sent once more, as a task
 
 
 def test_dask_executor_defaults_to_the_current_client(client):
