@@ -24,6 +24,7 @@ from calipers.search._cv import (
     resolve_scorers,
     warn_or_raise_fit_failures,
 )
+from calipers.search._storage import DuplicateStudyError
 from calipers_sklearn._results import (
     candidate_records,
     format_results,
@@ -241,9 +242,16 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
             fit_params=fit_params, error_score=self.error_score,
             return_train_score=self.return_train_score,
             score_weight=self._score_weight(scorers, fit_params.get("sample_weight")))
-        study = calipers.create_study(
-            space=space, searcher=self.searcher, direction="maximize", seed=self.seed,
-            storage=self.storage, study_name=self.study_name, batch_size=self.batch_size)
+        try:
+            study = calipers.create_study(
+                space=space, searcher=self.searcher, direction="maximize", seed=self.seed,
+                storage=self.storage, study_name=self.study_name,
+                batch_size=self.batch_size)
+        except DuplicateStudyError as exc:
+            raise DuplicateStudyError(
+                f"{exc.args[0].split(';')[0]}; each SearchCV.fit runs a new study: choose "
+                "another study_name, or leave study_name=None for a fresh one (the old "
+                "study stays readable with calipers.load_study)") from None
         catch: tuple[type[BaseException], ...] = () if self.error_score == "raise" \
             else (Exception,)
         n_trials = self.n_trials

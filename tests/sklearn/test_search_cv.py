@@ -297,6 +297,8 @@ def test_parallel_and_persistent(cancer, tmp_path):
     assert [t.number for t in loaded.trials] == [0, 1, 2, 3]
     assert loaded.trials[0].user_attrs["cv"]["test_scores"]["score"] == \
         [two.cv_results_[f"split{i}_test_score"][0] for i in range(3)]
+    with pytest.raises(ValueError, match="each SearchCV.fit runs a new study"):
+        two.fit(X, y)
     # pickling: the database study is loaded again; the in-memory one is dropped
     again = pickle.loads(pickle.dumps(two))
     assert again.study_.study_name == "cancer" and len(again.study_.trials) == 4
