@@ -16,6 +16,8 @@ SUBCOMMANDS: dict[str, str] = {
     "tune": "calipers.cli.tune",
     "study": "calipers.cli.study",
     "run": "calipers.cli.run",
+    "serve": "calipers.cli.serve",
+    "monitor": "calipers.cli.monitor",
 }
 
 _RUN = "_calipers_run"

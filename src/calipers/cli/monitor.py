@@ -1,0 +1,51 @@
+"""``calipers monitor``: what a ``calipers serve`` prediction log says.
+
+Usage::
+
+    calipers monitor BASE [--log PATH] [--bins N] [--format table|json]
+
+Prints request counts, latency quantiles, live metrics from feedback and PSI per
+input feature (against each manifest's reference sample) per model version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+PROG = "calipers monitor"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``monitor`` subcommand to ``subparsers``."""
+    p = subparsers.add_parser(
+        "monitor",
+        help="request counts, latency, live metrics and drift of a `calipers serve` base",
+        description="Summarize the prediction log of `calipers serve BASE`.",
+    )
+    p.add_argument("base", metavar="BASE", help="the model base given to `calipers serve`")
+    p.add_argument("--log", metavar="PATH",
+                   help="prediction log (default BASE/.calipers/predictions.sqlite)")
+    p.add_argument("--bins", type=int, default=10, help="PSI bins (default 10)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the summary; 1 with a message when there is no log."""
+    from calipers.serve._monitor import default_log_path
+    from calipers.serve._summary import format_summary, summarize
+
+    log = args.log or default_log_path(args.base)
+    try:
+        summary = summarize(log, args.base, bins=args.bins)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_summary(summary))
+    return 0
