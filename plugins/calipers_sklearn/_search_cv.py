@@ -12,10 +12,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
-from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import check_cv
 from sklearn.utils import get_tags
-from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, indexable
 
 from calipers.search._cv import (
@@ -25,6 +23,7 @@ from calipers.search._cv import (
     warn_or_raise_fit_failures,
 )
 from calipers.search._storage import DuplicateStudyError
+from calipers_sklearn._delegate import DelegateToBest, check_refit
 from calipers_sklearn._results import (
     candidate_records,
     format_results,
@@ -34,29 +33,7 @@ from calipers_sklearn._results import (
 __all__ = ["SearchCV"]
 
 
-def _check_refit(search: SearchCV, attr: str) -> None:
-    if not search.refit:
-        raise AttributeError(
-            f"This {type(search).__name__} instance was initialized with `refit=False`. "
-            f"{attr} is available only after refitting on the best parameters. You can "
-            "refit an estimator manually using the `best_params_` attribute"
-        )
-
-
-def _estimator_has(attr: str) -> Callable[[SearchCV], bool]:
-    """Delegation test of ``available_if``: the refit best estimator (or, before fit,
-    the unfitted estimator) must have ``attr``."""
-
-    def check(self: SearchCV) -> bool:
-        _check_refit(self, attr)
-        getattr(self.best_estimator_ if hasattr(self, "best_estimator_") else self.estimator,
-                attr)
-        return True
-
-    return check
-
-
-class SearchCV(MetaEstimatorMixin, BaseEstimator):
+class SearchCV(DelegateToBest, MetaEstimatorMixin, BaseEstimator):
     """Hyper-parameter search by cross-validation, run as a calipers study.
 
     Each trial of the study sets the searcher's parameters on a clone of
@@ -308,68 +285,10 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
     # -- delegation to best_estimator_ ---------------------------------------------
     def score(self, X: Any, y: Any = None) -> float:
         """Score ``best_estimator_`` on ``X, y`` with ``scoring`` (the refit scorer)."""
-        _check_refit(self, "score")
+        check_refit(self, "score")
         check_is_fitted(self)
         scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
         return scorer(self.best_estimator_, X, y)
-
-    @available_if(_estimator_has("predict"))
-    def predict(self, X: Any) -> Any:
-        """``best_estimator_.predict(X)``."""
-        check_is_fitted(self)
-        return self.best_estimator_.predict(X)
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X: Any) -> Any:
-        """``best_estimator_.predict_proba(X)``."""
-        check_is_fitted(self)
-        return self.best_estimator_.predict_proba(X)
-
-    @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X: Any) -> Any:
-        """``best_estimator_.predict_log_proba(X)``."""
-        check_is_fitted(self)
-        return self.best_estimator_.predict_log_proba(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X: Any) -> Any:
-        """``best_estimator_.decision_function(X)``."""
-        check_is_fitted(self)
-        return self.best_estimator_.decision_function(X)
-
-    @available_if(_estimator_has("score_samples"))
-    def score_samples(self, X: Any) -> Any:
-        """``best_estimator_.score_samples(X)``."""
-        check_is_fitted(self)
-        return self.best_estimator_.score_samples(X)
-
-    @available_if(_estimator_has("transform"))
-    def transform(self, X: Any) -> Any:
-        """``best_estimator_.transform(X)``."""
-        check_is_fitted(self)
-        return self.best_estimator_.transform(X)
-
-    @available_if(_estimator_has("inverse_transform"))
-    def inverse_transform(self, X: Any) -> Any:
-        """``best_estimator_.inverse_transform(X)``."""
-        check_is_fitted(self)
-        return self.best_estimator_.inverse_transform(X)
-
-    @property
-    def classes_(self) -> Any:
-        """Class labels of ``best_estimator_`` (refit classifiers only)."""
-        _estimator_has("classes_")(self)
-        return self.best_estimator_.classes_
-
-    @property
-    def n_features_in_(self) -> int:
-        """Number of features seen by ``best_estimator_`` (refit only)."""
-        try:
-            check_is_fitted(self)
-        except NotFittedError as exc:
-            raise AttributeError(
-                f"{type(self).__name__} object has no n_features_in_ attribute.") from exc
-        return self.best_estimator_.n_features_in_
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "cv_results_")
