@@ -216,7 +216,8 @@ class ServeApp:
             entry = self.registry.get(name, requested)
             artifact = entry.artifact
             if verb == "predict":
-                inputs, fmt = decode_predict(doc, artifact.inputs)
+                inputs, fmt = decode_predict(
+                    doc, artifact.inputs, bools=b"true" in body or b"false" in body)
             else:
                 options = artifact.manifest.get("options") or {}
                 inputs = decode_examples(doc, artifact.inputs, options.get("feature_names"))

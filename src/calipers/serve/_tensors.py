@@ -79,8 +79,19 @@ def _strings(value: Any, where: str) -> Any:
                   "string")
 
 
-def to_array(value: Any, spec: Mapping[str, Any], where: str) -> np.ndarray:
+def _has_bool(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_has_bool(v) for v in value)
+    return isinstance(value, bool)
+
+
+def to_array(value: Any, spec: Mapping[str, Any], where: str, *,
+             bools: bool = True) -> np.ndarray:
     """Convert one JSON value to an array of the input ``spec``'s dtype.
+
+    ``bools=False`` skips the scan for booleans among numbers (numpy turns
+    ``[1, true]`` into ``[1, 1]``); pass it only when the request holds no
+    ``true``/``false`` token.
 
     Raises
     ------
@@ -114,6 +125,8 @@ def to_array(value: Any, spec: Mapping[str, Any], where: str) -> np.ndarray:
         ok = kind in "iuf"
     else:
         ok = False
+    if ok and bools and target.kind != "b" and _has_bool(value):
+        ok = False
     if not ok:
         raise invalid(f"{where}: {_wrong_type(value, kind)} is not of expected type: {dtype}")
     if target.kind in "iu" and arr.size:
@@ -130,6 +143,8 @@ def _wrong_type(value: Any, kind: str) -> str:
         item = stack.pop(0)
         if isinstance(item, list):
             stack = list(item) + stack
+            continue
+        if isinstance(item, bool) and kind == "b":
             continue
         if isinstance(item, bool) or not isinstance(item, (int, float)):
             names = {bool: "Boolean", str: "String", dict: "Object", type(None): "Null"}
@@ -160,9 +175,12 @@ def _single_name(specs: Sequence[Mapping[str, Any]], what: str) -> str:
 
 
 def decode_predict(
-    doc: Mapping[str, Any], specs: Sequence[Mapping[str, Any]]
+    doc: Mapping[str, Any], specs: Sequence[Mapping[str, Any]], *, bools: bool = True
 ) -> tuple[dict[str, np.ndarray], str]:
-    """A predict request's tensors and its format (``"row"`` or ``"columnar"``)."""
+    """A predict request's tensors and its format (``"row"`` or ``"columnar"``).
+
+    ``bools``: as :func:`to_array` (False only if the body has no true/false).
+    """
     has_rows, has_cols = "instances" in doc, "inputs" in doc
     if has_rows and has_cols:
         raise invalid(f"JSON Value: {_show(doc)} Not formatted correctly expecting only one of "
@@ -171,10 +189,10 @@ def decode_predict(
         raise invalid("Failed to get input map for signature: DEFAULT")
     by_name = {spec["name"]: spec for spec in specs}
     if has_rows:
-        arrays = _decode_rows(doc["instances"], specs, by_name, doc)
+        arrays = _decode_rows(doc["instances"], specs, by_name, doc, bools)
         fmt = "row"
     elif has_cols:
-        arrays = _decode_columns(doc["inputs"], specs, by_name)
+        arrays = _decode_columns(doc["inputs"], specs, by_name, bools)
         fmt = "columnar"
     else:
         raise invalid("Missing 'inputs' or 'instances' key")
@@ -195,6 +213,7 @@ def _decode_rows(
     specs: Sequence[Mapping[str, Any]],
     by_name: Mapping[str, Mapping[str, Any]],
     doc: Mapping[str, Any],
+    bools: bool,
 ) -> dict[str, np.ndarray]:
     if not isinstance(instances, list):
         raise invalid(f"JSON Value: {_show(doc)} Excepting 'instances' to be an list/array")
@@ -205,7 +224,7 @@ def _decode_rows(
         for i, item in enumerate(instances):
             if _is_named(item):
                 raise invalid(f"Expecting value/list but got object at item {i} of input list")
-        return {name: to_array(instances, by_name[name], "'instances'")}
+        return {name: to_array(instances, by_name[name], "'instances'", bools=bools)}
     columns: dict[str, list[Any]] = {name: [] for name in by_name}
     for i, item in enumerate(instances):
         if not _is_named(item):
@@ -217,7 +236,7 @@ def _decode_rows(
             )
         for name, value in item.items():
             columns[name].append(value)
-    return {name: to_array(values, by_name[name], f"'instances' key '{name}'")
+    return {name: to_array(values, by_name[name], f"'instances' key '{name}'", bools=bools)
             for name, values in columns.items()}
 
 
@@ -225,15 +244,16 @@ def _decode_columns(
     inputs: Any,
     specs: Sequence[Mapping[str, Any]],
     by_name: Mapping[str, Mapping[str, Any]],
+    bools: bool,
 ) -> dict[str, np.ndarray]:
     if not _is_named(inputs):
         name = _single_name(specs, "inputs")
-        return {name: to_array(inputs, by_name[name], "'inputs'")}
+        return {name: to_array(inputs, by_name[name], "'inputs'", bools=bools)}
     out = {}
     for name, spec in by_name.items():
         if name not in inputs:
             raise invalid(f"Missing named input: {name} in 'inputs' object.")
-        out[name] = to_array(inputs[name], spec, f"'inputs' key '{name}'")
+        out[name] = to_array(inputs[name], spec, f"'inputs' key '{name}'", bools=bools)
     extra = sorted(set(inputs) - set(by_name))
     if extra:
         raise invalid(f"Unknown named input(s): {', '.join(extra)} in 'inputs' object "
