@@ -55,6 +55,10 @@ class SearchCV(DelegateToBest, MetaEstimatorMixin, BaseEstimator):
     searcher : str or Searcher
         A registered searcher (``"grid"``, ``"random"``, ``"bayes"``,
         ``"halving"``, a plugin's) or an instance.
+    searcher_options : dict, optional
+        Options of a searcher given by name, e.g. ``{"budget": "n_estimators",
+        "min_budget": 10, "max_budget": 90}`` for ``"halving"`` (the budget
+        parameter is then set by the searcher, not drawn from ``space``).
     n_trials : int or None
         Trials to run. ``None`` runs until the searcher is exhausted (the whole
         grid with ``searcher="grid"``); a grid stops early when it has fewer points.
@@ -108,6 +112,7 @@ class SearchCV(DelegateToBest, MetaEstimatorMixin, BaseEstimator):
     """
 
     def __init__(self, estimator: Any, space: Any, *, searcher: Any = "bayes",
+                 searcher_options: dict[str, Any] | None = None,
                  n_trials: int | None = 30, cv: Any = 5, scoring: Any = "f1",
                  refit: bool | str | Callable[..., int] = True, n_jobs: int | None = 1,
                  storage: Any = None, study_name: str | None = None, seed: int | None = None,
@@ -116,6 +121,7 @@ class SearchCV(DelegateToBest, MetaEstimatorMixin, BaseEstimator):
         self.estimator = estimator
         self.space = space
         self.searcher = searcher
+        self.searcher_options = searcher_options
         self.n_trials = n_trials
         self.cv = cv
         self.scoring = scoring
@@ -223,7 +229,7 @@ class SearchCV(DelegateToBest, MetaEstimatorMixin, BaseEstimator):
             study = calipers.create_study(
                 space=space, searcher=self.searcher, direction="maximize", seed=self.seed,
                 storage=self.storage, study_name=self.study_name,
-                batch_size=self.batch_size)
+                batch_size=self.batch_size, searcher_options=self.searcher_options)
         except DuplicateStudyError as exc:
             raise DuplicateStudyError(
                 f"{exc.args[0].split(';')[0]}; each SearchCV.fit runs a new study: choose "

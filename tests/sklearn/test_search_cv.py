@@ -339,3 +339,22 @@ def test_string_labels_and_dataframe():
     theirs = GridSearchCV(est, grid, scoring="roc_auc", cv=3).fit(X, labels)
     _assert_same_results(ours.cv_results_, theirs.cv_results_, 3)
     assert ours.classes_.tolist() == ["benign", "malignant"]
+
+
+def test_halving_with_a_budget_parameter(cancer):
+    """searcher_options reach the searcher: halving sets the budget parameter itself."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = cancer
+    s = SearchCV(RandomForestClassifier(random_state=0), {"max_depth": Int(1, 6)},
+                 searcher="halving", n_trials=8, seed=0, scoring="roc_auc", cv=3,
+                 searcher_options={"budget": "n_estimators", "min_budget": 2,
+                                   "max_budget": 8, "eta": 2}).fit(X, y)
+    budgets = [p["n_estimators"] for p in s.cv_results_["params"]]
+    assert set(budgets) <= {2, 4, 8} and 2 in budgets
+    assert s.best_estimator_.n_estimators == s.best_params_["n_estimators"]
+    for i, params in enumerate(s.cv_results_["params"][:3]):
+        expected = cross_val_score(RandomForestClassifier(random_state=0, **params), X, y,
+                                   scoring="roc_auc", cv=3)
+        np.testing.assert_allclose([s.cv_results_[f"split{j}_test_score"][i]
+                                    for j in range(3)], expected, rtol=1e-12)
