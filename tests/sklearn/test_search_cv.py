@@ -358,3 +358,14 @@ def test_halving_with_a_budget_parameter(cancer):
                                    scoring="roc_auc", cv=3)
         np.testing.assert_allclose([s.cv_results_[f"split{j}_test_score"][i]
                                     for j in range(3)], expected, rtol=1e-12)
+
+
+def test_default_bayes_searcher_is_seeded(cancer):
+    X, y = cancer
+    est = make_pipeline(StandardScaler(), LogisticRegression())
+    space = {"logisticregression__C": Float(1e-3, 1e2, log=True)}
+    a = SearchCV(est, space, n_trials=5, seed=4, cv=3).fit(X, y)
+    b = SearchCV(est, space, n_trials=5, seed=4, cv=3).fit(X, y)
+    assert a.study_.searcher.name == "bayes" and a.scoring == "f1"
+    assert a.cv_results_["params"] == b.cv_results_["params"]
+    assert a.best_score_ == max(a.cv_results_["mean_test_score"])
