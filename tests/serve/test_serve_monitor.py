@@ -1,0 +1,194 @@
+"""Monitoring: feedback -> live metrics, PSI drift, `calipers monitor`, `calipers serve` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import Client, make_base
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from calipers.cli.main import main
+from calipers.serve import BackgroundServer, default_log_path, free_port, psi, summarize
+from calipers.serve._summary import format_summary
+
+
+def test_psi_values():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=2000)
+    assert psi(ref, ref) == pytest.approx(0.0, abs=1e-12)
+    assert psi(ref, rng.normal(size=2000)) < 0.05
+    assert psi(ref, rng.normal(loc=1.5, size=2000)) > 0.25
+    # by hand: two distinct reference values -> bins {0}, {1}, other
+    p = np.array([0.5, 0.5, 1e-4])
+    q = np.array([0.25, 0.75, 1e-4])
+    assert psi([0, 0, 1, 1], [0, 1, 1, 1]) == pytest.approx(np.sum((q - p) * np.log(q / p)))
+    q = np.array([0.5, 1e-4, 0.5])  # unseen values land in the "other" bin
+    assert psi([0, 0, 1, 1], [0, 7, 0, 9]) == pytest.approx(np.sum((q - p) * np.log(q / p)))
+    assert np.isnan(psi([np.nan], [1.0]))
+    assert np.isnan(psi([1.0], []))
+    with pytest.raises(ValueError, match="bins must be positive"):
+        psi([1.0], [1.0], bins=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=60),
+       st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=60),
+       st.integers(1, 12))
+def test_psi_is_nonnegative_and_zero_on_itself(ref, cur, bins):
+    assert psi(ref, cur, bins) >= -1e-12
+    assert psi(ref, ref, bins) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.fixture
+def fresh(tmp_path, cancer, diabetes):
+    base = make_base(tmp_path, cancer, diabetes)
+    with BackgroundServer(base, poll_interval=0) as srv:
+        c = Client(srv.url)
+        yield base, srv, c
+        c.close()
+
+
+def test_feedback_feeds_live_metrics(fresh, cancer, diabetes):
+    from sklearn.metrics import (
+        accuracy_score,
+        f1_score,
+        log_loss,
+        mean_absolute_error,
+        r2_score,
+        roc_auc_score,
+    )
+
+    base, srv, client = fresh
+    model, X, y = cancer
+    rng = np.random.default_rng(1)
+    ids, rows = [], []
+    for _ in range(6):
+        idx = rng.integers(0, len(X), size=25)
+        status, _, headers = client.post("/v1/models/cancer:predict",
+                                         {"instances": X[idx].tolist()})
+        assert status == 200
+        ids.append(headers["x-request-id"])
+        rows.append(idx)
+    # labels for the first five requests (one in the batch form), deliberately noisy
+    truth = [y[idx].copy() for idx in rows]
+    truth[0][:5] = 1 - truth[0][:5]
+    for rid, labels in zip(ids[:3], truth[:3], strict=True):
+        status, body, _ = client.post("/monitoring/feedback",
+                                      {"request_id": rid, "labels": labels.tolist()})
+        assert (status, json.loads(body)) == (200, {"accepted": 25})
+    status, body, _ = client.post("/monitoring/feedback", {"feedback": [
+        {"request_id": rid, "labels": labels.tolist()}
+        for rid, labels in zip(ids[3:5], truth[3:5], strict=True)]})
+    assert (status, json.loads(body)) == (200, {"accepted": 50})
+    # bad feedback
+    assert client.post("/monitoring/feedback", {"request_id": "nope", "labels": [1]})[0] == 404
+    assert client.post("/monitoring/feedback", {"request_id": ids[5], "labels": [1]})[0] == 400
+    assert client.post("/monitoring/feedback", {"labels": [1]})[0] == 400
+    assert client.post("/monitoring/feedback", b"{nope")[0] == 400
+    bad_id = client.post("/v1/models/cancer:predict", {"instances": [[1]]})[2]["x-request-id"]
+    status, body, _ = client.post("/monitoring/feedback", {"request_id": bad_id, "labels": [1]})
+    assert status == 400 and "failed" in json.loads(body)["error"]
+
+    reg, Xr, yr = diabetes
+    status, _, headers = client.post("/v1/models/diabetes:regress",
+                                     {"examples": [{"X": r} for r in Xr[:30].tolist()]})
+    assert status == 200
+    client.post("/monitoring/feedback", {"request_id": headers["x-request-id"],
+                                         "labels": yr[:30].tolist()})
+
+    summary = summarize(default_log_path(base), base)
+    by_key = {(e["model"], e["version"]): e for e in summary["models"]}
+    entry = by_key[("cancer", 1)]
+    assert entry["requests"] == 7 and entry["by_status"] == {"200": 6, "400": 1}
+    assert entry["examples"] == 150 and entry["feedback"] == 125
+    labelled = np.concatenate(rows[:5])
+    y_true = np.concatenate(truth[:5])
+    proba = model.predict_proba(X[labelled])
+    live = entry["live_metrics"]
+    assert live["accuracy"] == pytest.approx(accuracy_score(y_true, model.predict(X[labelled])))
+    assert live["f1_macro"] == pytest.approx(
+        f1_score(y_true, model.predict(X[labelled]), average="macro"))
+    assert live["roc_auc"] == pytest.approx(roc_auc_score(y_true, proba[:, 1]), rel=1e-6)
+    assert live["log_loss"] == pytest.approx(log_loss(y_true, proba), rel=1e-4)
+    assert set(entry["latency_ms"]) == {"p50", "p90", "p99"}
+    assert entry["latency_ms"]["p50"] <= entry["latency_ms"]["p99"]
+    assert len(entry["psi"]) == 30 and all(v >= 0 for v in entry["psi"].values())
+    reg_entry = by_key[("diabetes", 1)]
+    pred = reg.predict(Xr[:30])
+    assert reg_entry["live_metrics"]["mae"] == pytest.approx(mean_absolute_error(yr[:30], pred))
+    assert reg_entry["live_metrics"]["r2"] == pytest.approx(r2_score(yr[:30], pred))
+    text = format_summary(summary)
+    assert "cancer version 1: 7 request(s) (200: 6, 400: 1), 150 example(s)" in text
+    assert "live metrics (125 labelled): accuracy" in text and "PSI per feature" in text
+
+
+def test_psi_flags_drift_of_one_feature(fresh, cancer):
+    base, srv, client = fresh
+    _, X, _ = cancer
+    shifted = X[:200].copy()
+    shifted[:, 3] *= 5.0
+    for chunk in np.array_split(shifted, 4):
+        assert client.post("/v1/models/cancer:predict", {"inputs": chunk.tolist()})[0] == 200
+    entry = summarize(default_log_path(base), base)["models"][0]
+    worst = max(entry["psi"], key=entry["psi"].get)
+    assert worst == "X[3]" and entry["psi"]["X[3]"] > 0.25
+
+
+def test_monitor_cli(fresh, cancer, capsys):
+    base, srv, client = fresh
+    _, X, _ = cancer
+    client.post("/v1/models/cancer:predict", {"instances": X[:4].tolist()})
+    assert main(["monitor", str(base)]) == 0
+    out = capsys.readouterr().out
+    assert "cancer version 1: 1 request(s) (200: 1), 4 example(s)" in out
+    assert "latency ms: p50" in out
+    assert main(["monitor", str(base), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["models"][0]["examples"] == 4
+    assert main(["monitor", str(base / "nowhere")]) == 1
+    assert "no prediction log" in capsys.readouterr().err
+
+
+def test_serve_cli_in_a_subprocess(tmp_path, cancer, diabetes):
+    base = make_base(tmp_path, cancer, diabetes)
+    port = free_port()
+    log = tmp_path / "log.sqlite"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from calipers.cli.main import main; "
+         "sys.exit(main())", "serve", str(base), "--port", str(port), "--log", str(log),
+         "--poll-interval", "0.2", "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            client = Client(f"http://127.0.0.1:{port}")
+            try:
+                status, body, _ = client.get("/v1/models/diabetes")
+                break
+            except OSError:
+                client.close()
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert status == 200 and json.loads(body)["model_version_status"][0]["version"] == "1"
+        _, X, _ = cancer
+        assert client.post("/v1/models/cancer:predict", {"inputs": X[:2].tolist()})[0] == 200
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert log.is_file()
+    assert summarize(log, base)["models"][0]["examples"] == 2
+
+
+def test_serve_cli_errors(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "missing")]) == 1
+    assert "is not a directory" in capsys.readouterr().err
