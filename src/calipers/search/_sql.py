@@ -78,7 +78,25 @@ trials = sa.Table(
     sa.Column("retries", sa.Integer, nullable=False, default=0),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("study_id", "number", name="uq_calipers_trials_study_number"),
-    sa.Index("ix_calipers_trials_study_state", "study_id", "state"),
+    # (study_id, state) indexes, partial where supported: they hold only the few
+    # RUNNING (stale check) or WAITING (enqueued) trials, so finishing a trial does not
+    # rewrite index pages that grow with the study.
+    sa.Index(
+        "ix_calipers_trials_study_running",
+        "study_id",
+        "state",
+        "heartbeat",
+        sqlite_where=sa.text("state = 'RUNNING'"),
+        postgresql_where=sa.text("state = 'RUNNING'"),
+    ),
+    sa.Index(
+        "ix_calipers_trials_study_waiting",
+        "study_id",
+        "state",
+        "number",
+        sqlite_where=sa.text("state = 'WAITING'"),
+        postgresql_where=sa.text("state = 'WAITING'"),
+    ),
     sa.Index("ix_calipers_trials_study_seq", "study_id", "seq"),
 )
 values_t = sa.Table(
@@ -107,6 +125,10 @@ attrs_t = sa.Table(
 )
 
 _B = sa.bindparam
+# State tests written as literals (not bound parameters): the planner can then use
+# the partial indexes, whose WHERE clause it must prove from the query's.
+_IS_RUNNING = trials.c.state == sa.literal_column("'RUNNING'")
+_IS_WAITING = trials.c.state == sa.literal_column("'WAITING'")
 _BUMP = (
     studies.update().where(studies.c.study_id == _B("b_sid")).values(seq=studies.c.seq + 1)
 )
@@ -122,7 +144,7 @@ _SET_PARAMS = (
 )
 _FIRST_WAITING = (
     sa.select(trials.c.trial_id, trials.c.number, trials.c.params)
-    .where(trials.c.study_id == _B("b_sid"), trials.c.state == "WAITING")
+    .where(trials.c.study_id == _B("b_sid"), _IS_WAITING)
     .order_by(trials.c.number)
     .limit(1)
 )
@@ -443,7 +465,7 @@ class SqlStorage(Storage):
     def fail_stale(self, study_id, grace, now, max_retries):
         stale = (
             (trials.c.study_id == study_id)
-            & (trials.c.state == "RUNNING")
+            & _IS_RUNNING
             & (trials.c.heartbeat < now - grace)
         )
         any_stale = self._run(
