@@ -192,3 +192,28 @@ def test_serve_cli_in_a_subprocess(tmp_path, cancer, diabetes):
 def test_serve_cli_errors(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "missing")]) == 1
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_log_blobs_round_trip():
+    from calipers.serve._monitor import pack, unpack
+
+    arrays = {
+        "x": np.arange(12, dtype=np.float32).reshape(3, 4) / 7,
+        "label": np.array([0, 1, 1], dtype=np.int64),
+        "flag": np.array([True, False]),
+        "empty": np.zeros((0, 5)),
+        "text": np.array(["a", "b"], dtype=object),
+        "raw": np.array([b"\x00\xff"], dtype=object),
+        "scalar": np.float64(2.5),
+    }
+    back = unpack(pack(arrays))
+    assert list(back) == list(arrays)
+    for name, arr in arrays.items():
+        if name == "raw":
+            assert back[name].tolist() == ["\x00\xff"]  # bytes kept as latin-1 text
+            continue
+        assert back[name].shape == np.shape(arr)
+        np.testing.assert_array_equal(back[name], arr)
+        if np.asarray(arr).dtype.kind != "O":
+            assert back[name].dtype == np.asarray(arr).dtype
+    assert pack(None) is None and unpack(None) == {}

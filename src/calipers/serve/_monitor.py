@@ -33,8 +33,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     error TEXT,
     n INTEGER NOT NULL,
     latency_ms REAL NOT NULL,
-    inputs TEXT,
-    outputs TEXT
+    inputs BLOB,
+    outputs BLOB
 );
 CREATE INDEX IF NOT EXISTS predictions_model ON predictions (model, version);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -50,18 +50,46 @@ def default_log_path(base: str | os.PathLike) -> pathlib.Path:
     return pathlib.Path(base) / ".calipers" / "predictions.sqlite"
 
 
-def _to_json(arrays: Mapping[str, np.ndarray] | None) -> str | None:
+def pack(arrays: Mapping[str, np.ndarray] | None) -> bytes | None:
+    """Arrays -> one blob: a JSON header line, then the numeric arrays' raw bytes.
+
+    Cheap enough to run for every request (no float formatting); string and
+    object arrays go into the header as JSON lists.
+    """
     if arrays is None:
         return None
-    out = {}
+    header: dict[str, Any] = {}
+    chunks: list[bytes] = []
+    offset = 0
     for name, arr in arrays.items():
         arr = np.asarray(arr)
-        if arr.dtype.kind in "SO":  # strings and bytes: keep them readable
-            out[name] = [v.decode("latin-1") if isinstance(v, bytes) else v
-                         for v in arr.ravel().tolist()]
+        if arr.dtype.kind in "biufc":
+            data = np.ascontiguousarray(arr).tobytes()
+            header[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape),
+                            "offset": offset, "nbytes": len(data)}
+            chunks.append(data)
+            offset += len(data)
         else:
-            out[name] = arr.tolist()
-    return json.dumps(out)
+            header[name] = {"json": [v.decode("latin-1") if isinstance(v, bytes) else v
+                                     for v in arr.ravel().tolist()],
+                            "shape": list(arr.shape)}
+    return json.dumps(header).encode("utf-8") + b"\n" + b"".join(chunks)
+
+
+def unpack(blob: bytes | None) -> dict[str, np.ndarray]:
+    """The arrays :func:`pack` stored."""
+    if blob is None:
+        return {}
+    head, _, data = bytes(blob).partition(b"\n")
+    out = {}
+    for name, spec in json.loads(head).items():
+        if "json" in spec:
+            out[name] = np.asarray(spec["json"], dtype=object).reshape(spec["shape"])
+        else:
+            start = spec["offset"]
+            out[name] = np.frombuffer(data[start:start + spec["nbytes"]],
+                                      dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
+    return out
 
 
 class PredictionLog:
@@ -105,7 +133,7 @@ class PredictionLog:
         """Insert and commit one request's row (call before answering it)."""
         row = (request_id, time.time(), model, version, method, int(status), error or None,
                int(n), latency_s * 1000.0,
-               _to_json(inputs) if self.store_inputs else None, _to_json(outputs))
+               pack(inputs) if self.store_inputs else None, pack(outputs))
         with self._lock:
             self._conn.execute(
                 "INSERT INTO predictions (request_id, ts, model, version, method, status, "

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from calipers.serve._monitor import unpack
+
 _EPS = 1e-4
 
 
@@ -83,16 +85,17 @@ def _features(arrays: Mapping[str, np.ndarray], names: list[str] | None) -> dict
     return out
 
 
-def _stack(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    out: dict[str, list[Any]] = {}
-    for row in rows:
-        for name, value in row.items():
-            out.setdefault(name, []).extend(value if isinstance(value, list) else [value])
+def _stack(blobs: list[bytes]) -> dict[str, np.ndarray]:
+    """Concatenate the logged arrays of several requests along the batch axis."""
+    out: dict[str, list[np.ndarray]] = {}
+    for blob in blobs:
+        for name, arr in unpack(blob).items():
+            out.setdefault(name, []).append(arr if arr.ndim else arr[None])
     result = {}
-    for name, values in out.items():
+    for name, arrays in out.items():
         try:
-            result[name] = np.asarray(values)
-        except ValueError:  # ragged across requests: not a tensor we can compare
+            result[name] = np.concatenate(arrays)
+        except ValueError:  # shapes differ across requests: not comparable
             continue
     return result
 
@@ -209,7 +212,7 @@ def _fill(conn: sqlite3.Connection, entry: dict[str, Any], model: str, version: 
         "AND inputs IS NOT NULL ORDER BY ts DESC LIMIT ?", (model, version, limit)).fetchall()
     reference = (manifest.get("reference") or {}).get("inputs")
     if rows and reference:
-        current = _features(_stack([json.loads(r[0]) for r in rows]), names)
+        current = _features(_stack([r[0] for r in rows]), names)
         ref = _features({k: np.asarray(v) for k, v in reference.items()}, names)
         # The reference sample is small (16 rows): keep about 4 of its rows per bin.
         n_ref = min((len(col) for col in ref.values()), default=0)
@@ -223,11 +226,9 @@ def _fill(conn: sqlite3.Connection, entry: dict[str, Any], model: str, version: 
     if not fed:
         return
     y_true: list[Any] = []
-    outputs: list[dict[str, Any]] = []
-    for out, labels in fed:
+    for _, labels in fed:
         y_true.extend(json.loads(labels))
-        outputs.append(json.loads(out))
-    stacked = _stack(outputs)
+    stacked = _stack([out for out, _ in fed])
     entry["feedback"] = len(y_true)
     if manifest.get("task") == "regressor":
         entry["live_metrics"] = _regressor_metrics(y_true, stacked)
