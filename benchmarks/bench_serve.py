@@ -15,7 +15,8 @@ other in this process:
   production) and driven over loopback by a load generator of C threads, each
   with one keep-alive connection, sending ``{"instances": ...}`` predict
   requests: requests/s and p50/p99 latency, with the prediction log on (the
-  default) and off.
+  default) and off; the two servers alternate for ``--rounds`` rounds and the
+  latencies of all rounds are pooled (a shared machine's busy spells hit both).
 
 Each load run is bounded by a request count AND a time limit; every answer is
 checked (status 200, one prediction per row). Rows, batch sizes and
@@ -99,7 +100,8 @@ def load(port: int, body: bytes, rows: int, *, concurrency: int, requests: int,
     if errors:
         raise RuntimeError(f"{len(errors)} failed request(s), first: {errors[0]}")
     p50, p99 = quantiles(lat)
-    return {"n": len(lat), "rps": len(lat) / wall, "p50": p50, "p99": p99}
+    return {"n": len(lat), "rps": len(lat) / wall, "p50": p50, "p99": p99, "lat": lat,
+            "wall": wall}
 
 
 def start_server(base: pathlib.Path, port: int, extra: list[str]) -> subprocess.Popen:
@@ -128,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="per run (bound)")
     parser.add_argument("--batches", default="1,32", help="rows per request")
     parser.add_argument("--concurrency", default="1,4", help="client threads")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternate log on/off servers this many times; pooled")
     args = parser.parse_args(argv)
 
     import onnxruntime as ort
@@ -163,20 +167,29 @@ def main(argv: list[str] | None = None) -> int:
         ]:
             r = in_process(fn, requests=args.requests * 5, seconds=args.seconds / 4)
             table.append((rows, label, 1, r))
-    for log_on in (True, False):
-        port = free_port()
-        proc = start_server(base, port, [] if log_on else ["--no-log"])
-        try:
-            for rows in rows_list:
-                body = json.dumps({"instances": X[:rows].tolist()}).encode()
-                for conc in conc_list:
-                    r = load(port, body, rows, concurrency=conc, requests=args.requests,
-                             seconds=args.seconds)
-                    label = "calipers serve, " + ("prediction log on" if log_on else "no log")
-                    table.append((rows, label, conc, r))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+    pooled: dict[tuple[int, str, int], list[dict]] = {}
+    for _ in range(args.rounds):
+        # alternate the two servers so that a busy spell of a shared machine hits both
+        for log_on in (False, True):
+            port = free_port()
+            proc = start_server(base, port, [] if log_on else ["--no-log"])
+            try:
+                for rows in rows_list:
+                    body = json.dumps({"instances": X[:rows].tolist()}).encode()
+                    for conc in conc_list:
+                        r = load(port, body, rows, concurrency=conc, requests=args.requests,
+                                 seconds=args.seconds)
+                        label = "calipers serve, " + ("prediction log on" if log_on
+                                                      else "no log")
+                        pooled.setdefault((rows, label, conc), []).append(r)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+    for (rows, label, conc), runs in pooled.items():
+        lat = [v for r in runs for v in r["lat"]]
+        p50, p99 = quantiles(lat)
+        table.append((rows, label, conc, {"n": len(lat), "rps": len(lat) / sum(
+            r["wall"] for r in runs), "p50": p50, "p99": p99}))
     artifact.close()
 
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
