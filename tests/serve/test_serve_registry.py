@@ -1,0 +1,113 @@
+"""ModelRegistry: complete-only loading, failures, reloads, removal, polling (stand-in loader)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from calipers.serve import ModelRegistry, ServeError
+
+
+class Stub:
+    def __init__(self, path):
+        self.path = path
+        self.manifest = {"inputs": [], "outputs": []}
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+class Loader:
+    def __init__(self):
+        self.calls = []
+        self.fail = set()
+
+    def __call__(self, path, trusted=False):
+        self.calls.append((path.parent.name, path.name))
+        if path.name in self.fail:
+            raise ValueError(f"broken {path.name}")
+        return Stub(path)
+
+
+def version(base, name, number, manifest=True):
+    d = base / name / str(number)
+    d.mkdir(parents=True)
+    if manifest:
+        (d / "manifest.json").write_text('{"manifest_version": 1}')
+    return d
+
+
+def test_only_complete_versions_of_valid_names(tmp_path):
+    version(tmp_path, "m", 1)
+    version(tmp_path, "m", 2, manifest=False)  # being written
+    (tmp_path / "m" / ".3.tmp-x").mkdir()  # an export's temporary directory
+    (tmp_path / "m" / ".3.tmp-x" / "manifest.json").write_text("{}")
+    version(tmp_path, ".hidden", 1)
+    version(tmp_path, "bad name", 1)
+    version(tmp_path, "other", 4)
+    os.symlink(tmp_path / "other", tmp_path / "link")
+    loader = Loader()
+    reg = ModelRegistry(tmp_path, loader=loader, poll_interval=0)
+    reg.scan()
+    assert reg.names() == ["m", "other"]
+    assert sorted(loader.calls) == [("m", "1"), ("other", "4")]
+    assert [v.version for v in reg.versions("m")] == [1]
+    (tmp_path / "m" / "2" / "manifest.json").write_text('{"manifest_version": 1}')
+    reg.scan()
+    assert [v.version for v in reg.versions("m")] == [1, 2]
+    assert reg.get("m").version == 2
+    assert loader.calls.count(("m", "1")) == 1  # loaded once, kept
+
+
+def test_failures_lookups_and_removal(tmp_path):
+    version(tmp_path, "m", 1)
+    version(tmp_path, "m", 2)
+    loader = Loader()
+    loader.fail = {"2"}
+    reg = ModelRegistry(tmp_path, loader=loader, poll_interval=0)
+    reg.scan()
+    failed = reg.status("m", 2)[0]
+    assert not failed.available and failed.error == "ValueError: broken 2"
+    assert reg.get("m").version == 1  # the latest *loaded* version
+    with pytest.raises(ServeError, match=r"Servable not found for request: Specific\(m, 2\)"):
+        reg.get("m", 2)
+    with pytest.raises(ServeError, match=r"Latest\(nope\)") as info:
+        reg.get("nope")
+    assert info.value.http_status == 404
+    with pytest.raises(ServeError, match="Could not find any versions of model nope"):
+        reg.status("nope")
+    with pytest.raises(ServeError, match="Could not find version 9 of model m"):
+        reg.status("m", 9)
+    reg.scan()
+    assert loader.calls.count(("m", "2")) == 1  # not retried while unchanged
+    loader.fail = set()
+    manifest = tmp_path / "m" / "2" / "manifest.json"
+    manifest.write_text('{"manifest_version": 1, "changed": true}')
+    reg.scan()
+    assert reg.get("m", 2).available
+    first = reg.get("m", 1).artifact
+    for p in (tmp_path / "m" / "1").iterdir():
+        p.unlink()
+    (tmp_path / "m" / "1").rmdir()
+    reg.scan()
+    assert first.closed and [v.version for v in reg.versions("m")] == [2]
+    second = reg.get("m", 2).artifact
+    reg.stop()
+    assert second.closed and reg.names() == []
+
+
+def test_polling_picks_up_versions(tmp_path):
+    version(tmp_path, "m", 1)
+    reg = ModelRegistry(tmp_path, loader=Loader(), poll_interval=0.02)
+    reg.start()
+    try:
+        version(tmp_path, "m", 7)
+        deadline = time.monotonic() + 30
+        while reg.get("m").version != 7 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reg.get("m").version == 7
+    finally:
+        reg.stop()
