@@ -306,3 +306,20 @@ def test_external_data_inside_the_artifact_is_allowed(tmp_path):
     root.mkdir()
     onnx.save_model(_model_reading("weights.bin"), str(root / "model.onnx"))
     check_external_data(root, root / "model.onnx")
+
+
+def test_hist_gradient_boosting_with_missing_values_and_multiclass(tmp_path):
+    X_train, X_test, y_train, _ = _cancer()
+    rng = np.random.default_rng(5)
+    holes = np.where(rng.random(X_train.shape) < 0.1, np.nan, X_train)
+    model = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(holes, y_train)
+    path = calipers.export(model, "onnx", tmp_path / "nan", sample=holes)
+    test_holes = np.where(rng.random(X_test.shape) < 0.2, np.nan, X_test)
+    report = calipers.verify(path, model, test_holes)
+    assert report.max_abs_diff["probabilities"] < 1e-5 and report.label_agreement == 1.0
+    X, y = load_iris(return_X_y=True)
+    multi = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    path = calipers.export(multi, "onnx", tmp_path / "iris", sample=X)
+    with calipers.load(path) as artifact:
+        assert artifact.outputs[1]["shape"] == [None, 3] and artifact.classes == [0, 1, 2]
+    assert calipers.verify(path, multi, X).max_abs_diff["probabilities"] < 1e-5
