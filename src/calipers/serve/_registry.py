@@ -4,7 +4,8 @@ Only complete versions are loaded (:func:`calipers.export.list_versions`:
 integer directories holding a ``manifest.json``; exports write a temporary
 directory and rename it into place). A version whose load fails (tampered,
 missing exporter) is reported with its error in the status and retried only
-when its manifest changes. Versions whose directory disappears are unloaded.
+when its manifest changes. Versions whose directory disappears are unloaded
+(closed one scan later, so requests already running on them finish).
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ def _stamp(path: pathlib.Path) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
+def _close(entries: list[Version]) -> None:
+    for entry in entries:
+        if entry.artifact is not None:
+            try:
+                entry.artifact.close()
+            except Exception:  # closing is best effort
+                pass
+            log.info("unloaded %s version %d", entry.name, entry.version)
+
+
 class ModelRegistry:
     """Artifacts under a model base, loaded and reloaded as versions come and go.
 
@@ -85,6 +96,9 @@ class ModelRegistry:
         self._scan_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Versions replaced or removed by the last scan: closed one scan later, so
+        # requests that picked them up just before still finish on an open model.
+        self._retired: list[Version] = []
 
     # -- scanning -------------------------------------------------------------
     def _model_names(self) -> list[str]:
@@ -145,13 +159,8 @@ class ModelRegistry:
                     closing.extend(old.values())
             with self._lock:
                 self._models = updated
-            for entry in closing:
-                if entry.artifact is not None:
-                    try:
-                        entry.artifact.close()
-                    except Exception:  # closing is best effort
-                        pass
-                    log.info("unloaded %s version %d", entry.name, entry.version)
+            retired, self._retired = self._retired, closing
+            _close(retired)
 
     def start(self) -> None:
         """Scan now, then keep scanning every ``poll_interval`` seconds in a thread."""
@@ -175,15 +184,10 @@ class ModelRegistry:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        with self._lock:
+        with self._scan_lock, self._lock:
             models, self._models = self._models, {}
-        for versions in models.values():
-            for entry in versions.values():
-                if entry.artifact is not None:
-                    try:
-                        entry.artifact.close()
-                    except Exception:
-                        pass
+            retired, self._retired = self._retired, []
+        _close(retired + [v for versions in models.values() for v in versions.values()])
 
     # -- lookups --------------------------------------------------------------
     def names(self) -> list[str]:
