@@ -184,13 +184,42 @@ def _flatten_output(onx: Any, name: str) -> None:
     out.CopyFrom(helper.make_tensor_value_info(name, elem, [None]))
 
 
+def _convert(model: Any, inputs: Mapping[str, np.ndarray], opset: int) -> Any:
+    """skl2onnx's graph of ``model`` (zipmap off where the converter has the option)."""
+    from skl2onnx import convert_sklearn
+
+    options = _classifier_options(model)
+    with _int_tree_flags():
+        for attempt in range(2):
+            try:
+                return convert_sklearn(
+                    model,
+                    initial_types=_initial_types(inputs),
+                    options=options,
+                    target_opset={"": opset, "ai.onnx.ml": 3},
+                )
+            except NameError as exc:
+                # Converters without a ZipMap (LinearSVC...) refuse the option: their
+                # outputs are plain tensors already.
+                if attempt or "zipmap" not in str(exc):
+                    raise _conversion_error(model, exc) from exc
+                options = {}
+            except Exception as exc:
+                raise _conversion_error(model, exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _conversion_error(model: Any, exc: Exception) -> TypeError:
+    return TypeError(f"skl2onnx cannot convert {model_type(model)}: {type(exc).__name__}: "
+                     f"{str(exc)[:500]}")
+
+
 def export_sklearn(
     model: Any, path: pathlib.Path, sample: Any, *, opset: int, file: str, **options: Any
 ) -> dict[str, Any]:
     """Convert a fitted scikit-learn model to ``path/file``; return the manifest fields."""
     require("skl2onnx", feature="exporting scikit-learn models to ONNX", extra="onnx")
     import onnx
-    from skl2onnx import convert_sklearn
 
     if options:
         raise TypeError(f"unknown option(s) for ONNX export of scikit-learn models: "
@@ -198,19 +227,7 @@ def export_sklearn(
     conversions: dict[str, str] = {}
     inputs = onnx_input_types(named_inputs(sample, conversions=conversions), conversions)
     task = estimator_task(model)
-    with _int_tree_flags():
-        try:
-            onx = convert_sklearn(
-                model,
-                initial_types=_initial_types(inputs),
-                options=_classifier_options(model),
-                target_opset={"": opset, "ai.onnx.ml": 3},
-            )
-        except Exception as exc:
-            raise TypeError(
-                f"skl2onnx cannot convert {model_type(model)}: {type(exc).__name__}: "
-                f"{str(exc)[:500]}"
-            ) from exc
+    onx = _convert(model, inputs, opset)
     normalize_opsets(onx, opset)
     names = [o.name for o in onx.graph.output]
     classes = getattr(model, "classes_", None) if task == "classifier" else None
@@ -218,6 +235,11 @@ def export_sklearn(
         if names[:2] != ["label", "probabilities"]:
             raise TypeError(f"skl2onnx gave outputs {names} for classifier "
                             f"{model_type(model)}; expected label and probabilities")
+        reference = sklearn_outputs(model, {k: v[:2] for k, v in inputs.items()})
+        if "probabilities" not in reference:
+            # No predict_proba (SVC without probability, LinearSVC, RidgeClassifier):
+            # skl2onnx's second output holds decision scores, not probabilities.
+            rename_outputs(onx, {"probabilities": "scores"})
     elif len(names) == 1:
         target = "prediction" if hasattr(model, "predict") else "transform"
         rename_outputs(onx, {names[0]: target})

@@ -29,12 +29,16 @@ from sklearn.ensemble import (  # noqa: E402
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
+from sklearn.linear_model import (  # noqa: E402
+    LogisticRegression,
+    Ridge,
+    RidgeClassifier,  # noqa: E402
+)
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
-from sklearn.svm import SVC  # noqa: E402
+from sklearn.svm import SVC, LinearSVC  # noqa: E402
 
 
 @lru_cache(maxsize=1)
@@ -323,3 +327,22 @@ def test_hist_gradient_boosting_with_missing_values_and_multiclass(tmp_path):
     with calipers.load(path) as artifact:
         assert artifact.outputs[1]["shape"] == [None, 3] and artifact.classes == [0, 1, 2]
     assert calipers.verify(path, multi, X).max_abs_diff["probabilities"] < 1e-5
+
+
+@pytest.mark.parametrize("make", [SVC, LinearSVC, RidgeClassifier])
+def test_classifiers_without_predict_proba_give_scores(make, tmp_path):
+    X_train, X_test, y_train, _ = _cancer()
+    # skl2onnx 1.20 cannot convert a Pipeline ending in LinearSVC: a bare one here.
+    model = make(max_iter=20000) if make is LinearSVC else make_pipeline(StandardScaler(), make())
+    model.fit(X_train, y_train)
+    path = calipers.export(model, "onnx", tmp_path / "m", sample=X_test)
+    with calipers.load(path) as artifact:
+        assert [spec["name"] for spec in artifact.outputs] == ["label", "scores"]
+        np.testing.assert_array_equal(artifact.predict(X_test), model.predict(X_test))
+        with pytest.raises(AttributeError, match="no 'probabilities' output"):
+            artifact.predict_proba(X_test)
+        scores = artifact.run(X_test)["scores"]
+        decision = model.decision_function(X_test)
+        # skl2onnx's layout: one column, or (-d, d) / (d, -d) for two classes.
+        assert min(np.abs(np.abs(scores[:, -1]) - np.abs(decision)).max(), 1.0) < 1e-4
+    assert calipers.verify(path, model, X_test).label_agreement == 1.0
