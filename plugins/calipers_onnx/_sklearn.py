@@ -5,7 +5,9 @@ Conventions of the artifacts (what :class:`calipers_onnx.OnnxExporter` records):
 - Classifiers are converted with ``zipmap=False``: outputs ``label`` (the class
   labels, int64 or string) and ``probabilities`` (float32, ``[n, n_classes]``),
   plain tensors. The class labels are in the manifest's ``classes`` and in the
-  ONNX model's metadata (``calipers.classes``, JSON).
+  ONNX model's metadata (``calipers.classes``, JSON). Classifiers without
+  ``predict_proba`` (SVC without probability, LinearSVC, RidgeClassifier) give
+  ``label`` and ``scores`` (skl2onnx's decision scores) instead.
 - Regressors give ``prediction`` (``[n]`` for one target, as ``predict`` does);
   transformers give ``transform``.
 - Inputs: one array sample is the input ``X``; a pandas DataFrame (mixed dtypes:
