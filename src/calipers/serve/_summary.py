@@ -112,7 +112,8 @@ def _classifier_metrics(y_true: list[Any], outputs: dict[str, np.ndarray],
         pred = [labels[i] for i in np.argmax(proba, axis=1)]
     else:
         pred = [str(v) for v in next(iter(outputs.values())).ravel().tolist()]
-    true = [str(v) for v in y_true]
+    # 1.0 from a JSON client means class 1
+    true = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in y_true]
     vocab = labels or sorted(set(true) | set(pred))
     index = {label: i for i, label in enumerate(vocab)}
     extra = len(vocab)  # labels the model does not know count as wrong
