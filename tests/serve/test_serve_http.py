@@ -307,3 +307,17 @@ def test_new_versions_are_picked_up_without_restart(server, client, base, cancer
             break
         time.sleep(0.05)
     assert client.get("/v1/models/cancer")[1] == STATUS_V1
+
+
+def test_no_answer_without_a_log_row(server, client, cancer, monkeypatch):
+    _, X, _ = cancer
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(server.app.log, "record", broken)
+    status, message = error_of(*client.post("/v1/models/cancer:predict",
+                                            {"instances": X[:2].tolist()}))
+    assert status == 500 and "could not write the prediction log: OSError: disk full" in message
+    monkeypatch.undo()
+    assert client.post("/v1/models/cancer:predict", {"instances": X[:2].tolist()})[0] == 200

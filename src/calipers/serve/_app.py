@@ -249,10 +249,14 @@ class ServeApp:
             message = f"{type(exc).__name__}: {exc}"
             status, payload = 500, error_body(message)
         latency = time.perf_counter() - start
-        self._record(request_id, match, status, latency,
-                     version=None if entry is None else entry.version,
-                     n=n if status == 200 else 0, inputs=inputs if status == 200 else None,
-                     outputs=outputs if status == 200 else None, message=message)
+        try:
+            self._record(request_id, match, status, latency,
+                         version=None if entry is None else entry.version,
+                         n=n if status == 200 else 0, inputs=inputs if status == 200 else None,
+                         outputs=outputs if status == 200 else None, message=message)
+        except Exception as exc:  # an answer that is not logged is not given
+            status, payload = 500, error_body(
+                f"could not write the prediction log: {type(exc).__name__}: {exc}")
         return status, payload, "application/json"
 
     def _other(self, method: str, path: str, body: bytes) -> Response:
