@@ -217,3 +217,18 @@ def test_log_blobs_round_trip():
         if np.asarray(arr).dtype.kind != "O":
             assert back[name].dtype == np.asarray(arr).dtype
     assert pack(None) is None and unpack(None) == {}
+
+
+def test_missing_extra_names_the_install(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_server_libs(name, *args, **kwargs):
+        if name.split(".")[0] in ("uvicorn", "prometheus_client"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_server_libs)
+    assert main(["serve", str(tmp_path), "--no-log"]) == 1
+    assert "pip install 'calipers[serve]'" in capsys.readouterr().err

@@ -176,7 +176,11 @@ class Metrics:
     """Prometheus metrics of one server (its own registry, so servers never clash)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        try:
+            from prometheus_client import CollectorRegistry, Counter, Histogram
+        except ImportError as exc:
+            raise ImportError("calipers serve requires prometheus-client: "
+                              "pip install 'calipers[serve]'") from exc
 
         self.registry = CollectorRegistry()
         labels = ("model", "version", "method")
