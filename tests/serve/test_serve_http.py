@@ -321,3 +321,35 @@ def test_no_answer_without_a_log_row(server, client, cancer, monkeypatch):
     assert status == 500 and "could not write the prediction log: OSError: disk full" in message
     monkeypatch.undo()
     assert client.post("/v1/models/cancer:predict", {"instances": X[:2].tolist()})[0] == 200
+
+
+def test_versions_come_and_go_under_load(server, base, cancer):
+    import shutil
+
+    model, X, _ = cancer
+    stop = threading.Event()
+    results: list[int] = []
+
+    def worker() -> None:
+        c = Client(server.url)
+        try:
+            while not stop.is_set():
+                results.append(c.post("/v1/models/cancer:predict",
+                                      {"instances": X[:8].tolist()})[0])
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            calipers.export(model, "skops", base / "cancer" / "8", sample=X[:16])
+            time.sleep(0.3)
+            shutil.rmtree(base / "cancer" / "8")
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert results and set(results) == {200}
