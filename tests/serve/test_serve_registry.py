@@ -114,3 +114,16 @@ def test_polling_picks_up_versions(tmp_path):
         assert reg.get("m").version == 7
     finally:
         reg.stop()
+
+
+def test_loopback_by_default_and_a_warning_otherwise(tmp_path):
+    import inspect
+
+    from calipers.serve import _server
+
+    assert inspect.signature(_server.serve).parameters["host"].default == "127.0.0.1"
+    assert all(_server._is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "127.0.0.2"))
+    assert not any(_server._is_loopback(h) for h in ("0.0.0.0", "::", "10.1.2.3", "example"))
+    app = _server.make_app(tmp_path, prediction_log=False)
+    with pytest.warns(UserWarning, match="not only on loopback"):
+        _server._config(app, "0.0.0.0", 8501)
