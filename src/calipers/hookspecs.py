@@ -112,11 +112,19 @@ def register_exporter() -> Iterable[type[Exporter]]:
 
     Each object must have
     ---------------------
-    - ``name``: a non-empty string, unique among all installed exporters;
-    - callable ``export(model, path, sample)``: writes an artifact directory (model
-      file plus ``manifest.json``) and returns its path;
+    - ``name``: a non-empty string, unique among all installed exporters (and,
+      optionally, ``formats``: other format names it answers to);
+    - callable ``export(model, path, sample, **options)``: writes the model file(s)
+      into ``path``, an empty temporary directory the host created, and returns the
+      manifest fields it knows (inputs, outputs, libraries, task, ...). The host adds
+      the reference sample, the file hashes and ``manifest.json``, and renames the
+      directory into place;
+    - callable ``load(path, manifest, trusted)``: returns a runner with
+      ``run({input name: array}) -> {output name: array}``; called by
+      ``calipers.load`` only after every file's hash was checked;
     - callable ``verify(path, model, sample)``: checks the artifact reproduces the
-      model's outputs on ``sample`` and returns a report dict.
+      model's outputs on ``sample`` and returns a report dict (the base class
+      :class:`calipers.export.Exporter` implements it through ``load``).
 
     .. versionadded:: 0.1.0
     """
