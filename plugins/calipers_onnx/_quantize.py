@@ -35,7 +35,7 @@ from calipers._extras import require
 from calipers.errors import ArtifactError
 from calipers.export._manifest import jsonable, read_manifest
 from calipers_onnx._inputs import named_inputs
-from calipers_onnx._runtime import OnnxRunner, normalize_opsets
+from calipers_onnx._runtime import OnnxRunner, check_external_data, normalize_opsets
 
 MODES = ("dynamic", "static")
 #: Parity tolerances recorded for quantized artifacts (int8 is not float32).
@@ -275,6 +275,7 @@ def quantize(
         raise ArtifactError(f"artifact {path}: format {manifest.get('format')!r}; "
                             "calipers.quantize takes ONNX artifacts")
     file = path / (manifest.get("options") or {}).get("file", "model.onnx")
+    check_external_data(path, file)
     source = OnnxRunner(file)
     names = source.input_names
     if eval_data is not None:
