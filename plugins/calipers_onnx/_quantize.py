@@ -274,7 +274,10 @@ def quantize(
     if manifest.get("format") != "onnx":
         raise ArtifactError(f"artifact {path}: format {manifest.get('format')!r}; "
                             "calipers.quantize takes ONNX artifacts")
-    file = path / (manifest.get("options") or {}).get("file", "model.onnx")
+    name = (manifest.get("options") or {}).get("file", "model.onnx")
+    if name not in manifest["files"] or "/" in str(name):
+        raise ArtifactError(f"artifact {path}: its model file {name!r} is not one of its files")
+    file = path / name
     check_external_data(path, file)
     source = OnnxRunner(file)
     names = source.input_names
