@@ -603,3 +603,15 @@ def test_torch_to_numpy_copies_cuda_tensors_to_host():
     a = torch_backend.to_numpy(t)
     assert isinstance(a, np.ndarray)
     np.testing.assert_array_equal(a, [0, 1, 2, 3])
+
+
+def test_api_only_plugin_is_reported_as_complete():
+    """A plugin that ships an API and no registry entries (calipers_sklearn) says so,
+    instead of the 'provides nothing' hint meant for misdecorated hooks."""
+    pytest.importorskip("sklearn")
+    from calipers import plugins as host
+
+    info = {p.name: p for p in host.list_plugins(all=True)}["sklearn"]
+    assert info.status == "ok"
+    assert info.reason.startswith("API only: calipers_sklearn.SearchCV")
+    assert "provides nothing" not in info.reason

@@ -31,6 +31,8 @@ __all__ = ["SearchCV", "make_scorer"]
 
 #: module -> calipers extra that installs it (read by the plugin host).
 __calipers_requires__ = {"sklearn": "sklearn"}
+#: what this plugin provides outside the registries (read by ``calipers plugins``).
+__calipers_api__ = ("calipers_sklearn.SearchCV", "calipers_sklearn.make_scorer")
 
 _LAZY = {"SearchCV": "calipers_sklearn._search_cv", "make_scorer": "calipers_sklearn._scorer"}
 

@@ -273,7 +273,12 @@ def _index(plugins: list[_Plugin], disabled: list[str]) -> dict[str, Registry]:
             plugin.info.provides[kind] = [name for name, _ in pairs]
             for name, cls in pairs:
                 registries[kind].add(name, cls, plugin.label)
-        if plugin.info.status == "ok" and not plugin.contributions:
+        api = getattr(plugin.obj, "__calipers_api__", None)
+        if plugin.info.status == "ok" and not plugin.contributions and api:
+            # A plugin that ships an importable API (e.g. calipers_sklearn.SearchCV)
+            # and no registry entries is complete, not misconfigured.
+            plugin.info.reason = f"API only: {', '.join(map(str, api))}"
+        elif plugin.info.status == "ok" and not plugin.contributions:
             plugin.info.reason = (
                 "provides nothing: are its functions decorated with @calipers.hookimpl "
                 f"and named {', '.join(KINDS.values())}?"
