@@ -609,9 +609,7 @@ def test_api_only_plugin_is_reported_as_complete():
     """A plugin that ships an API and no registry entries (calipers_sklearn) says so,
     instead of the 'provides nothing' hint meant for misdecorated hooks."""
     pytest.importorskip("sklearn")
-    from calipers import plugins as host
-
-    info = {p.name: p for p in host.list_plugins(all=True)}["sklearn"]
+    info = {p.name: p for p in plugins.list_plugins(all=True)}["sklearn"]
     assert info.status == "ok"
     assert info.reason.startswith("API only: calipers_sklearn.SearchCV")
     assert "provides nothing" not in info.reason
