@@ -25,6 +25,7 @@ exported or loaded. The client needs no TensorFlow for REST.
 from __future__ import annotations
 
 import pathlib
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -63,6 +64,9 @@ __all__ = [
 #: module -> calipers extra that installs it (read by the plugin host).
 __calipers_requires__ = {"tensorflow": "tfserving"}
 
+#: Input names Keras makes up for unnamed inputs (not worth showing to clients).
+_GENERATED = re.compile(r"(keras_tensor|input_layer|input)(_\d+)?")
+
 #: Parity tolerances of SavedModel artifacts: the same float32 kernels, traced.
 TF_TOLERANCE: dict[str, float] = {"rtol": 1e-5, "atol": 1e-6, "min_label_agreement": 0.999}
 
@@ -90,8 +94,8 @@ class TFServingExporter(Exporter):
     - ``output_names``: names of a tensor or list-of-tensors output.
     - ``tolerance``: parity tolerances recorded instead of :data:`TF_TOLERANCE`.
 
-    Inputs take the sample's names (for one array: the Keras ``Input``'s name, or
-    ``X``), dtypes (float64 as
+    Inputs take the sample's names (for one array: the Keras ``Input``'s name unless
+    Keras made it up, else ``X``), dtypes (float64 as
     float32) and shapes with a free batch axis.
     """
 
@@ -137,7 +141,8 @@ class TFServingExporter(Exporter):
         names = None
         if not isinstance(sample, Mapping):
             keras_names = [getattr(t, "name", None) for t in getattr(model, "inputs", None) or []]
-            if len(keras_names) == 1 and isinstance(keras_names[0], str):
+            if (len(keras_names) == 1 and isinstance(keras_names[0], str)
+                    and not _GENERATED.fullmatch(keras_names[0])):
                 names = keras_names  # the Keras Input's name, as TF Serving clients see it
         inputs = self.prepare_inputs(sample, names)
         fields = export_savedmodel(model, pathlib.Path(path), inputs, options)

@@ -231,10 +231,12 @@ def export_savedmodel(model: Any, path: pathlib.Path, inputs: Mapping[str, np.nd
     serving = tf.function(fn, input_signature=signature).get_concrete_function()
     tf.saved_model.save(holder, str(path), signatures={SIGNATURE: serving})
     kind = type(model)
+    libraries = library_versions("tensorflow-cpu", "tensorflow", "keras", "tf-keras")
+    libraries["tensorflow"] = tf.__version__  # whichever distribution installed it
     return {
         "inputs": specs,
         "outputs": _tensor_specs(serving.structured_outputs),
-        "libraries": library_versions("tensorflow", "tensorflow-cpu", "keras", "tf-keras"),
+        "libraries": libraries,
         "model_type": f"{kind.__module__}.{kind.__qualname__}",
         "task": fn.task,
         "classes": fn.classes,
