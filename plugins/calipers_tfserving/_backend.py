@@ -198,6 +198,9 @@ def score_remote(
 
     client = _client(server, model, version, timeout)
     y_true = np.asarray(y_true)
+    rows = len(next(iter(X.values()))) if isinstance(X, Mapping) and X else len(X)
+    if rows != len(y_true):
+        raise ValueError(f"y_true has {len(y_true)} labels for {rows} rows of X")
     built: dict[str, Any] | None = None
     index: dict[Any, int] = {}
     n = 0
@@ -228,8 +231,6 @@ def score_remote(
         n += len(truth)
     if built is None:
         raise ValueError("X has no rows")
-    if n != len(y_true):
-        raise ValueError(f"y_true has {len(y_true)} labels for {n} rows of X")
     result = {name: metric.compute() for name, metric in built.items()}
     result["n"] = n
     return result
