@@ -170,7 +170,7 @@ class GrpcTransport:
         for name, value in inputs.items():
             request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
         response = self._call(self._predict.Predict, request)
-        outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+        outputs = {k: _text(k, tf.make_ndarray(v)) for k, v in response.outputs.items()}
         if len(outputs) == 1:
             return next(iter(outputs.values()))
         return outputs
@@ -195,6 +195,16 @@ class GrpcTransport:
                     for item in response.result.classifications]
         response = self._call(self._predict.Regress, request)
         return [r.value for r in response.result.regressions]
+
+
+def _text(name: str, arr: np.ndarray) -> np.ndarray:
+    """DT_STRING outputs as text, as the REST API writes them (``*_bytes`` names stay bytes)."""
+    if arr.dtype != object or name.endswith("_bytes"):
+        return arr
+    try:
+        return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(arr).astype(str)
+    except UnicodeDecodeError:
+        return arr
 
 
 def _code_name(code: int) -> str:
