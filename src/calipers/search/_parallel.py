@@ -10,8 +10,10 @@ for in-memory and database storage, for loky workers and for dask workers.
 
 from __future__ import annotations
 
+import os
 import pickle
 import secrets
+import socket
 import threading
 import traceback
 from multiprocessing.connection import Client, Connection, Listener
@@ -110,11 +112,17 @@ class ChannelServer:
                     return
                 continue
             with self._lock:
+                if self._closed:
+                    conn.close()
+                    return
                 self._conns.append(conn)
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: Connection) -> None:
-        with conn:
+        # This thread is the only one that closes ``conn``: :meth:`close` just shuts
+        # the socket down (waking ``recv``), so a descriptor is never closed twice
+        # (a second close could hit an unrelated file that reused the number).
+        try:
             while True:
                 try:
                     op, args = conn.recv()
@@ -128,6 +136,11 @@ class ChannelServer:
                     conn.send(reply)
                 except (EOFError, OSError):
                     return
+        finally:
+            with self._lock:
+                if conn in self._conns:
+                    self._conns.remove(conn)
+                conn.close()
 
     def close(self) -> None:
         self._closed = True
@@ -138,9 +151,14 @@ class ChannelServer:
             pass
         self._listener.close()
         with self._lock:
+            # Connections still listed are open (their thread removes them under this
+            # lock before closing): shut them down through a duplicate descriptor.
             for conn in self._conns:
-                conn.close()
-            self._conns.clear()
+                try:
+                    with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+                        sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 #: Per worker process: one open connection per server address.
