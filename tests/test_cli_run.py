@@ -79,7 +79,8 @@ def test_run_binary_matches_sklearn(tmp_path, capsys):
     rc, out, err = run_cmd(capsys, write_spec(tmp_path), "--out", out_dir, "--no-progress")
     assert rc == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "best_params.json", "predictions.csv", "report.json", "report.txt"]
+        "best_params.json", "model", "model-quantized", "predictions.csv", "report.html",
+        "report.json", "report.txt"]
     assert (out_dir / "report.txt").read_text() == out
     report = json.loads((out_dir / "report.json").read_text())
     study = calipers.load_study(study_name="r", storage=f"sqlite:///{tmp_path}/calipers-study.db")
@@ -141,7 +142,8 @@ def test_run_multiclass_and_json(tmp_path, capsys):
     ev = report["held_out"]["eval"]
     assert ev["task"] == "multiclass" and ev["classes"] == [0, 1, 2]
     assert "roc_auc" not in ev["metrics"]  # no score column for multiclass
-    assert report["files"][-1].endswith("report.json")
+    assert report["files"][-2].endswith("report.json")
+    assert report["files"][-1].endswith("report.html")
     with open(tmp_path / "o" / "predictions.csv", newline="") as f:
         assert next(csv.reader(f)) == ["y_true", "y_pred"]
     y_test = held_out("iris", 1, 0.25)[3]
