@@ -166,6 +166,17 @@ class Client:
 
             self._grpc = GrpcTransport(parsed.netloc, model, version, label, self.timeout)
 
+    def close(self) -> None:
+        """Close the gRPC channel (REST clients hold no connection between requests)."""
+        if self._grpc is not None:
+            self._grpc.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return (f"Client({self.url!r}, {self.model!r}"
                 + (f", version={self.version}" if self.version is not None else "") + ")")

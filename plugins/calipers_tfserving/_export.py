@@ -148,7 +148,9 @@ class ServingFunction:
             proba = tf.nn.softmax(raw, axis=-1) if self.logits else raw
             index = tf.argmax(proba, axis=-1)
         classes = self.classes if self.classes is not None else [0, 1]
-        return {"label": tf.gather(tf.constant(classes), index), "probabilities": proba}
+        dtype = tf.string if isinstance(classes[0], str) else tf.int64
+        return {"label": tf.gather(tf.constant(classes, dtype=dtype), index),
+                "probabilities": proba}
 
     def eager(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the original model eagerly on numpy inputs; numpy outputs."""

@@ -62,6 +62,8 @@ def test_sigmoid_output_becomes_two_probability_columns(tmp_path, sigmoid_model,
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
         assert artifact.predict(X).tolist() == (p > 0.5).astype(int).tolist()
         assert artifact.classes == [0, 1]
+        assert {o["name"]: o["dtype"] for o in artifact.outputs} == {
+            "label": "int64", "probabilities": "float32"}
         assert artifact.inputs[0]["name"] == "X"  # Keras' made-up input name is not used
         assert (artifact.predict(X) == y).mean() > 0.8  # it learned something
 
@@ -105,6 +107,23 @@ def test_regressor_and_multi_input_dict_model(tmp_path, regressor_model, data):
         np.testing.assert_allclose(got[key].numpy(), want[key].numpy(), atol=1e-5)
     report = calipers.verify(path, model, sample)
     assert report.ok and set(report.max_abs_diff) == {"y", "z"}
+
+
+def test_list_input_model_takes_a_dict_sample_by_input_name(tmp_path, data):
+    import keras
+
+    keras.utils.set_random_seed(6)
+    a, b = keras.Input(shape=(3,), name="a"), keras.Input(shape=(2,), name="b")
+    model = keras.Model([a, b], keras.layers.Dense(2, activation="softmax")(
+        keras.layers.Concatenate()([a, b])))
+    X, _ = data
+    sample = {"b": X[:, 3:] * np.ones((1, 2)), "a": X[:, :3]}
+    path = calipers.export(model, "tfserving", tmp_path / "l", sample=sample,
+                           task="classifier")
+    report = calipers.verify(path, model, sample)
+    assert report.ok and report.max_abs_diff["probabilities"] <= 1e-5
+    with calipers.load(path) as artifact:
+        assert sorted(s["name"] for s in artifact.inputs) == ["a", "b"]
 
 
 def test_tf_module_with_output_names(tmp_path, data):

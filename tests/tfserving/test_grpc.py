@@ -132,6 +132,10 @@ def test_grpc_status_metadata_predict_classify(grpc_server, data):
     with pytest.raises(tfs.ServingError) as info:
         client.predict({"wrong": X[:2].astype(np.float32)})
     assert info.value.code == "INVALID_ARGUMENT" and info.value.status == 400
+    with tfs.Client(url, "iris", version=1) as pinned:
+        assert pinned.versions() == {1: "AVAILABLE"}
+    with pytest.raises(ValueError, match="closed channel"):
+        pinned.status()
 
 
 def test_grpc_without_tensorflow_serving_api_names_the_install(monkeypatch):
