@@ -3,8 +3,9 @@
 A SavedModel is a TensorFlow program: its graph can hold ops that read or write
 files or call back into Python. Before ``tf.saved_model.load`` runs anything,
 :func:`unsafe_ops` reads ``saved_model.pb`` as a protobuf and lists such ops
-reachable from the serving signature (following every function the graph
-calls); unless the caller passed ``trusted=True``, an artifact holding any of
+reachable from the serving signature and from ``__saved_model_init_op`` (which
+``tf.saved_model.load`` runs: table and asset initializers), following every
+function the graph calls; unless the caller passed ``trusted=True``, an artifact holding any of
 them is refused. The artifact core has already checked every file's sha256.
 """
 
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from calipers.errors import ArtifactError
+
+INIT_SIGNATURE = "__saved_model_init_op"
 
 #: Ops refused in the serving signature of an untrusted SavedModel: file system
 #: access, checkpoint I/O, Python callbacks, readers/datasets, summaries, printing.
@@ -45,6 +48,9 @@ def signature_ops(saved_model_pb: bytes, signature: str, tags: tuple[str, ...] =
                   ) -> set[str]:
     """Every op type reachable from ``signature``'s outputs in a ``saved_model.pb``.
 
+    The outputs of the load-time ``__saved_model_init_op`` signature, when the
+    graph has one, are followed too: loading runs them.
+
     Raises
     ------
     ArtifactError
@@ -69,8 +75,9 @@ def signature_ops(saved_model_pb: bytes, signature: str, tags: tuple[str, ...] =
     ops: set[str] = set()
     seen_nodes: set[str] = set()
     seen_functions: set[str] = set()
-    outputs = graph.signature_def[signature].outputs.values()
-    node_stack = [info.name.split(":")[0] for info in outputs]
+    starts = [signature, *([INIT_SIGNATURE] if INIT_SIGNATURE in graph.signature_def else [])]
+    node_stack = [info.name.split(":")[0] for name in starts
+                  for info in graph.signature_def[name].outputs.values()]
     function_stack: list[str] = []
     while node_stack or function_stack:
         if node_stack:
@@ -136,7 +143,8 @@ class SavedModelRunner:
             bad = unsafe_ops(ops)
             if bad:
                 raise ArtifactError(
-                    f"artifact {path}: its {self.signature_name!r} signature uses ops that can "
+                    f"artifact {path}: its {self.signature_name!r} signature (or load-time "
+                    "initializer) uses ops that can "
                     f"touch files or run Python ({', '.join(bad)}); load it with trusted=True "
                     "only if you trust where it came from"
                 )

@@ -195,6 +195,31 @@ def test_tampered_or_unsafe_saved_models_are_refused(tmp_path, softmax_model, da
         np.testing.assert_allclose(artifact.run(X)["output"], X.astype(np.float32))
 
 
+def test_load_time_initializers_are_checked_too(tmp_path, data):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("0\n1\n2\n3\n")
+
+    class Lookup(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.vocab = tf.saved_model.Asset(str(vocab))
+            init = tf.lookup.TextFileInitializer(
+                self.vocab, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)
+            self.table = tf.lookup.StaticHashTable(init, default_value=-1)
+
+        def __call__(self, x):
+            keys = tf.strings.as_string(tf.cast(x, tf.int64))
+            return self.table.lookup(keys)
+
+    X = np.array([[0, 3], [2, 9]], dtype=np.int64)
+    path = calipers.export(Lookup(), "tfserving", tmp_path / "t", sample=X)
+    with pytest.raises(ArtifactError, match="InitializeTableFromTextFile"):
+        calipers.load(path)
+    with calipers.load(path, trusted=True) as artifact:
+        assert artifact.run(X)["output"].tolist() == [[0, 3], [2, -1]]
+
+
 def test_bad_models_and_options(tmp_path, softmax_model, regressor_model, data):
     X, _ = data
     with pytest.raises(TypeError, match="does not support"):
