@@ -112,3 +112,31 @@ def test_calipers_eval_reads_the_remote_predictions(served, data, tmp_path, caps
 def test_models_config_lists_both_served_models(served):
     _, base = served
     assert [c["name"] for c in tfs.read_models_config(base)] == ["binary", "reg"]
+
+
+def test_module_cli_writes_predictions_for_calipers_eval(served, data, tmp_path, capsys):
+    from calipers_tfserving.__main__ import main
+
+    server, base = served
+    X, y = data
+    source = tmp_path / "data.csv"
+    lines = ["f0,f1,f2,f3,label"] + [",".join(map(repr, row.tolist())) + f",{t}"
+                                     for row, t in zip(X, y, strict=True)]
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "preds.csv"
+    assert main(["predict", server.url, "binary", str(source), "--y-true", "label",
+                 "--batch-size", "20", "-o", str(out)]) == 0
+    assert "calipers eval" in capsys.readouterr().out
+    with calipers.load(base / "binary" / "1") as artifact:
+        want = artifact.run(X)
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == y.tolist()
+    assert [int(r[1]) for r in rows] == want["label"].tolist()
+    np.testing.assert_allclose([float(r[2]) for r in rows], want["probabilities"][:, 1],
+                               rtol=1e-6)
+    assert main(["predict", server.url, "binary", str(source), "--y-true", "nope",
+                 "-o", str(out)]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err
+    assert main(["predict", server.url, "missing", str(source), "--y-true", "label",
+                 "-o", str(out)]) == 2
+    assert "NOT_FOUND" in capsys.readouterr().err
