@@ -129,7 +129,7 @@ def evaluate_best(result: TuneResult, out: Path, *, ship_format: str | None = "o
     text = "\n".join(lines) + "\n"
     (out / "report.txt").write_text(text, encoding="utf-8")
     (out / "report.json").write_text(json.dumps(data_out, indent=2) + "\n", encoding="utf-8")
-    write_html_report(out / "report.html", data_out, figures)
+    write_html_report(out / "report.html", data_out, figures, notes)
     data_out["files"] = files
     return RunReport(text, data_out, files, failed)
 

@@ -140,7 +140,7 @@ def ship(model: Any, *, study_name: str, out: Path, X_train: np.ndarray, X_test:
             calipers.export(model, fmt, path, sample=X_train, metrics=metrics)
     except (ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
         data["error"] = f"{type(exc).__name__}: {exc}"
-        result.failed = f"export to {fmt} failed: {data['error']}"
+        result.failed = f"export to {fmt} failed: " + " ".join(data["error"].split())
         result.lines.append(result.failed)
         return result
     parity = calipers.verify(path, model, X_test, raise_on_fail=False)
@@ -171,10 +171,14 @@ def _quantize_all(path: Path, out: Path, name: str, version: int, X_train: np.nd
     import calipers
     from calipers.export import read_manifest, version_dir
 
-    outputs = {o["name"] for o in read_manifest(path)["outputs"]}
-    if task == "classifier":
+    manifest = read_manifest(path)
+    outputs = {o["name"] for o in manifest["outputs"]}
+    if task == "classifier" and len(manifest.get("classes") or ()) == 2:
         metric_names: tuple[str, ...] = (("accuracy", "roc_auc") if "probabilities" in outputs
                                          else ("accuracy",))
+    elif task == "classifier":
+        # Multiclass ROC AUC refuses int8 probabilities that no longer sum to 1.
+        metric_names = ("accuracy", "balanced_accuracy", "f1")
     else:
         metric_names = ("mean_absolute_error", "mean_squared_error", "r2")
     reports = []
@@ -186,7 +190,7 @@ def _quantize_all(path: Path, out: Path, name: str, version: int, X_train: np.nd
                     path, target, mode=mode, overwrite=True, eval_data=(X_test, y_test),
                     metrics=metric_names, calibration=X_train if mode == "static" else None)
         except (ValueError, TypeError, RuntimeError, OSError) as exc:
-            note = f"{mode} quantization failed: {type(exc).__name__}: {exc}"
+            note = " ".join(f"{mode} quantization failed: {type(exc).__name__}: {exc}".split())
             reports.append({"mode": mode, "error": note})
             lines.append(note)
             break
