@@ -147,9 +147,13 @@ SEARCHERS: dict[str, Callable[..., tuple[float, Clock]]] = {
 }
 
 
-def bench_searchers(seeds: list[int], quick: bool, have_optuna: bool) -> list[dict[str, Any]]:
+def bench_searchers(
+    seeds: list[int], quick: bool, have_optuna: bool, only: list[str] | None = None
+) -> list[dict[str, Any]]:
     rows = []
     names = [n for n in SEARCHERS if have_optuna or not n.startswith("Optuna")]
+    if only:
+        names = [n for n in names if any(o.lower() in n.lower() for o in only)]
     for pname, problem in PROBLEMS.items():
         n_trials = min(problem.n_trials, 15 if pname == "Branin" else 20) if quick else (
             problem.n_trials)
@@ -244,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage-trials", type=int, default=None,
                         help="trials of the storage comparison (default 300)")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run only the searchers whose name contains one of these")
+    parser.add_argument("--no-storage", action="store_true", help="skip the storage rows")
     args = parser.parse_args(argv)
     seeds = list(range(args.seeds or (2 if args.quick else 10)))
     try:
@@ -258,8 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {sys.version.split()[0]}, numpy {np.__version__}, load "
           f"{os.getloadavg()[0]:.1f}" + (f", optuna {optuna.__version__}" if have_optuna else ""))
-    rows = bench_searchers(seeds, args.quick, have_optuna)
-    storage = bench_storage(args.storage_trials or (30 if args.quick else 300), have_optuna)
+    rows = bench_searchers(seeds, args.quick, have_optuna, args.only)
+    storage = [] if args.no_storage else bench_storage(
+        args.storage_trials or (30 if args.quick else 300), have_optuna)
     print()
     print(markdown(rows, storage))
     if args.json:
