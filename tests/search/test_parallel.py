@@ -13,7 +13,7 @@ import time
 import warnings
 
 import pytest
-from conftest import PruneAbove, StandInAdaptive, StandInRandom
+from _standins import PruneAbove, StandInAdaptive, StandInRandom
 
 import calipers
 from calipers import plugins
@@ -183,7 +183,7 @@ def test_executor_rerunning_tasks_records_each_trial_once(db_url, study_name):
 WORKER = """
 import sys, time
 sys.path.insert(0, {here!r})
-from conftest import StandInRandom
+from _standins import StandInRandom
 import calipers
 from calipers.search import Float, Int
 SPACE = {{"x": Float(-5.0, 5.0), "n": Int(1, 4)}}

@@ -8,7 +8,7 @@ import time
 import tracemalloc
 
 import pytest
-from conftest import StandInRandom
+from _standins import StandInRandom
 
 import calipers
 from calipers.errors import MissingExtraError

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 
 import pytest
-from conftest import PruneAbove, StandInAdaptive, StandInRandom
+from _standins import PruneAbove, StandInAdaptive, StandInRandom
 
 import calipers
 from calipers.search import Float, Int, TrialPruned

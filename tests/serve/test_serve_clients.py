@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import Client
+from _serve_client import Client
 
 import calipers
 from calipers.export import version_dir

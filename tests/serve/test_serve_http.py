@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import Client
+from _serve_client import Client
 
 import calipers
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import Client, make_base
+from _serve_client import Client, make_base
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
