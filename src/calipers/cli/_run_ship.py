@@ -138,7 +138,7 @@ def ship(model: Any, *, study_name: str, out: Path, X_train: np.ndarray, X_test:
     try:
         with _quiet_root_logger():
             calipers.export(model, fmt, path, sample=X_train, metrics=metrics)
-    except (ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
+    except (ValueError, TypeError, LookupError, RuntimeError, ImportError, OSError) as exc:
         data["error"] = f"{type(exc).__name__}: {exc}"
         result.failed = f"export to {fmt} failed: " + " ".join(data["error"].split())
         result.lines.append(result.failed)
