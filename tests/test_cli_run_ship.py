@@ -349,3 +349,22 @@ def test_without_matplotlib_the_report_has_no_pictures(tmp_path, capsys, monkeyp
     p = page(out_dir)
     assert p.images == [] and note in p.text
     assert_numbers_shown(p, report)  # the tables are all there
+
+
+def test_serve_hint_names_the_extra_when_it_is_missing(tmp_path, monkeypatch):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from calipers.cli import _run_ship
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=5000).fit(X[:400], y[:400])
+    kwargs = dict(study_name="hint", X_train=X[:400], X_test=X[400:], y_test=y[400:],
+                  task="classifier", metrics={}, fmt="skops")
+    shown = _run_ship.ship(model, out=tmp_path / "a", **kwargs)
+    line = next(x for x in shown.lines if x.startswith("exported:"))
+    assert line.endswith(f"serve it with: calipers serve {tmp_path / 'a' / 'model'}")
+    monkeypatch.setattr(_run_ship, "available", lambda module: module != "uvicorn")
+    hinted = _run_ship.ship(model, out=tmp_path / "b", **kwargs)
+    line = next(x for x in hinted.lines if x.startswith("exported:"))
+    assert line.endswith("(after pip install 'calipers[serve]')")

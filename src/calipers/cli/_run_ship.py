@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from calipers._extras import available
+
 __all__ = ["FORMATS", "ShipResult", "model_name", "ship"]
 
 #: Export formats ``calipers run --export-format`` offers, with the modules each needs
@@ -145,7 +147,10 @@ def ship(model: Any, *, study_name: str, out: Path, X_train: np.ndarray, X_test:
         return result
     parity = calipers.verify(path, model, X_test, raise_on_fail=False)
     data["parity"] = parity.to_dict()
-    result.lines.append(f"exported: {path} ({fmt}); serve it with: calipers serve {base}")
+    serve = f"calipers serve {base}"
+    if not (available("uvicorn") and available("prometheus_client")):
+        serve += " (after pip install 'calipers[serve]')"
+    result.lines.append(f"exported: {path} ({fmt}); serve it with: {serve}")
     result.lines.append(_parity_line(parity))
     if not parity.ok:
         result.failed = "parity check failed: " + "; ".join(parity.failures)
