@@ -5,8 +5,10 @@ within a minute, so medians taken one benchmark row after another (pytest-benchm
 ``bench_optim.py``) can differ by more than the implementations do. Calling every
 implementation once per round, round after round, exposes them all to the same
 drift; the minimum and median per implementation over the rounds are then
-comparable. Same set-up as ``bench_optim.py`` (10M float32 parameters in 10 arrays,
-state allocated by one untimed step). Run from the repository root::
+comparable (the order is shuffled every round, so that no implementation always
+runs right after the same one, with its data half in cache). Same set-up as
+``bench_optim.py`` (10M float32 parameters in 10 arrays, state allocated by one
+untimed step). Run from the repository root::
 
     python benchmarks/optim_interleaved.py [--rounds 40] [--json out.json]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import random
 import statistics
 import sys
 import time
@@ -51,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     for case in b.CASES:
         steps = _steps(case, grads)
         times: dict[str, list[float]] = {k: [] for k in steps}
+        order = list(steps)
+        rng = random.Random(0)
         for _ in range(args.rounds):
-            for name, step in steps.items():
+            rng.shuffle(order)  # no implementation always follows the same one
+            for name in order:
+                step = steps[name]
                 t0 = time.perf_counter()
                 step()
                 times[name].append((time.perf_counter() - t0) * 1e3)
