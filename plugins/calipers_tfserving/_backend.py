@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from calipers_tfserving._client import Client
+from calipers_tfserving._client import Client, ServingError
 
 PROBA_NAMES = ("probabilities", "probs", "scores", "output_probabilities")
 LABEL_NAMES = ("label", "labels", "classes", "prediction", "predictions")
@@ -281,3 +281,38 @@ def write_predictions(path: str | os.PathLike, y_true: Any,
         writer.writerow(list(columns))
         for row in zip(*(c.tolist() for c in columns.values()), strict=True):
             writer.writerow([repr(v) if isinstance(v, float) else v for v in row])
+
+
+def eval_predictor(url: str, model: str, version: int | None = None, *,
+                   batch_size: int = 256, timeout: float = 30.0
+                   ) -> Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]:
+    """The ``calipers eval --served`` hook: features -> (labels, probabilities).
+
+    Parameters
+    ----------
+    url, model, version
+        The server (TF Serving or ``calipers serve``) and the model to ask.
+    batch_size : int, default 256
+        Rows per ``:predict`` request (row format).
+    timeout : float, default 30
+        Seconds per request.
+
+    Returns
+    -------
+    callable
+        ``predict(X) -> (labels or None, probabilities or None)``, recognised by
+        :data:`LABEL_NAMES` / :data:`PROBA_NAMES`. A request the server refuses
+        raises ``ValueError`` naming the URL, the model and the server's message.
+    """
+    client = Client(url, model, version, timeout=timeout)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+    def predict(X: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        try:
+            return _split(predict_remote(client, X, batch_size=batch_size))
+        except ServingError as exc:
+            raise ValueError(f"the model server at {url} answered for model {model!r}: "
+                             f"{exc}") from None
+
+    return predict

@@ -35,7 +35,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from calipers.evaluate import TASKS, EvalReport, evaluate, format_json, format_table
+from calipers.evaluate import (
+    TASKS,
+    EvalReport,
+    PredictionSource,
+    evaluate,
+    format_json,
+    format_table,
+)
 
 # EvalReport, evaluate and the formats live in calipers.evaluate; re-exported here so
 # that code importing them from this module keeps working.
@@ -75,6 +82,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "  calipers eval preds.parquet --y-true y --y-score p_cat p_dog p_bird\n"
             "  calipers eval preds.csv --task multilabel --y-true a b c --y-score pa pb pc\n"
             "  calipers eval --plot plots --bootstrap 1000\n"
+            "  calipers eval data.csv --y-true label --served http://127.0.0.1:8501 "
+            "--model cancer\n"
             "Put FILE first: options that take several columns take every word after them."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -111,7 +120,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "several = multiclass (one per class, arg-maxed; column order = class order) "
         "or multilabel with --task multilabel",
     )
+    given.add_argument(
+        "--served",
+        metavar="URL",
+        help="predict with the model served at URL (TF Serving REST or calipers serve; "
+        "needs --model): FILE holds the labels and the features, sent batch by batch to "
+        ":predict; its labels/probabilities replace --y-pred/--y-score "
+        "(needs pip install 'calipers[tfserving]')",
+    )
     cols.add_argument("--sample-weight", metavar="COL", help="sample weights")
+    served = p.add_argument_group("served model (with --served)")
+    served.add_argument("--model", metavar="NAME", help="the served model's name")
+    served.add_argument(
+        "--version", type=_non_negative_int, metavar="V",
+        help="the model version (default: the server's latest)")
+    served.add_argument(
+        "--features",
+        nargs="+",
+        action="extend",
+        metavar="COL",
+        help="the model's input columns, in order (default: every column except "
+        "--y-true and --sample-weight)",
+    )
+    served.add_argument(
+        "--served-batch-size",
+        type=_positive_int,
+        default=256,
+        metavar="N",
+        help="rows per :predict request (default 256)",
+    )
 
     task = p.add_argument_group("task")
     task.add_argument(
@@ -239,6 +276,7 @@ def _checked(convert: Callable[[str], Any], valid: Callable[[Any], bool], expect
 
 
 _positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
+_non_negative_int = _checked(int, lambda v: v >= 0, "a non-negative integer")
 _seed = _checked(int, lambda v: 0 <= v < 2**64, "a non-negative integer",
                  "an integer in [0, 2**64)")
 _fraction = _checked(float, lambda v: 0.0 < v < 1.0, "a number in (0, 1)")
@@ -264,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            report = evaluate(args)
+            report = evaluate(args, _prediction_source(args))
         shown = set()
         for w in caught:
             if not issubclass(w.category, (UserWarning, RuntimeWarning)):
@@ -282,6 +320,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     return 0
+
+
+def _prediction_source(args: argparse.Namespace) -> PredictionSource | None:
+    """With ``--served``: the served model as the evaluation's prediction source."""
+    url = getattr(args, "served", None)
+    if url is None:
+        for opt in ("model", "version", "features"):
+            if getattr(args, opt, None) is not None:
+                raise ValueError(f"--{opt} applies to a served model: give --served URL")
+        return None
+    if not getattr(args, "model", None):
+        raise ValueError("--served needs --model NAME (the served model's name)")
+    try:
+        # The client module only: no TensorFlow is needed to talk REST.
+        from calipers_tfserving._backend import eval_predictor
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("calipers_tfserving"):
+            raise
+        raise ImportError(
+            "--served needs the tfserving plugin: pip install 'calipers[tfserving]'"
+        ) from None
+    predict = eval_predictor(url, args.model, args.version,
+                             batch_size=args.served_batch_size)
+    version = "" if args.version is None else f" version {args.version}"
+    return PredictionSource(predict, args.features, f"model {args.model!r}{version} at {url}")
 
 
 def _one_line(text: str) -> str:

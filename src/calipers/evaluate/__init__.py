@@ -18,14 +18,27 @@ Binary tasks with a score column also get ``roc_auc`` and ``average_precision``;
 ``--plot DIR`` writes the ROC, precision-recall and confusion-matrix pictures and
 ``--bootstrap N`` adds percentile intervals.
 
+With a :class:`PredictionSource` (``calipers eval DATA --served URL --model NAME``)
+the predictions come from a model: each batch's feature columns go to it, and its
+labels or probabilities stand in for the ``y_pred`` / ``y_score`` columns.
+
 Modules: ``_labels`` (label kinds, parsing, codes), ``_plan`` (task and classes),
-``_run`` (the batch loop), ``_scores`` (score metrics, pictures, bootstrap),
-``_report`` (:class:`EvalReport` and its formats). pyarrow,
-tqdm and the metrics are imported only when an evaluation runs.
+``_run`` (the batch loop), ``_served`` (predictions from a model), ``_scores``
+(score metrics, pictures, bootstrap), ``_report`` (:class:`EvalReport` and its
+formats). pyarrow, tqdm and the metrics are imported only when an evaluation runs.
 """
 
 from calipers.evaluate._plan import MAX_CLASSES, TASKS
 from calipers.evaluate._report import EvalReport, format_json, format_table
 from calipers.evaluate._run import evaluate
+from calipers.evaluate._served import PredictionSource
 
-__all__ = ["MAX_CLASSES", "TASKS", "EvalReport", "evaluate", "format_json", "format_table"]
+__all__ = [
+    "MAX_CLASSES",
+    "TASKS",
+    "EvalReport",
+    "PredictionSource",
+    "evaluate",
+    "format_json",
+    "format_table",
+]

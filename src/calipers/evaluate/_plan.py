@@ -10,7 +10,8 @@ codes 0..k-1. Without ``--task`` the task is inferred from the columns and the l
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ class Plan:
         The positive class as reported (binary only).
     found : numpy.ndarray, optional
         The first pass's sorted distinct labels, once collected.
+    read : callable, optional
+        Reads the columns batch by batch (default :func:`calipers.io.iter_batches`;
+        with a prediction source, it adds the predicted columns).
     """
 
     task: str
@@ -71,6 +75,7 @@ class Plan:
     pos_code: int | None = None  # binary through the encoder: index of the positive class
     positive: Any = None
     found: np.ndarray | None = None  # the first pass's distinct labels, once collected
+    read: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int | None:
@@ -83,7 +88,8 @@ class Plan:
         return len(self.true_cols) if self.task == "multilabel" else None
 
 
-def make_plan(args: argparse.Namespace, path: Path, dtypes: dict[str, np.dtype]) -> Plan:
+def make_plan(args: argparse.Namespace, path: Path, dtypes: dict[str, np.dtype],
+              read: Callable[..., Any] | None = None) -> Plan:
     """Choose the task and the classes, reading the label columns first where needed.
 
     Parameters
@@ -95,6 +101,8 @@ def make_plan(args: argparse.Namespace, path: Path, dtypes: dict[str, np.dtype])
         The predictions file.
     dtypes : dict of str to numpy.dtype
         The dtype of each column read (from :func:`calipers.io.column_dtypes`).
+    read : callable, optional
+        Reads columns batch by batch, as :func:`calipers.io.iter_batches` (the default).
 
     Returns
     -------
@@ -113,7 +121,9 @@ def make_plan(args: argparse.Namespace, path: Path, dtypes: dict[str, np.dtype])
     else:
         note = "given" if task else ""
     if task == "multilabel":
-        return _plan_multilabel(args, dtypes, note)
+        plan = _plan_multilabel(args, dtypes, note)
+        plan.read = read
+        return plan
     if len(true_cols) > 1:
         raise ValueError(
             f"several --y-true columns ({', '.join(true_cols)}) need --task multilabel"
@@ -133,7 +143,7 @@ def make_plan(args: argparse.Namespace, path: Path, dtypes: dict[str, np.dtype])
             f"--num-classes needs integer labels; column(s) {', '.join(label_cols)} hold "
             f"{kind} values: name the classes with --labels instead"
         )
-    plan = Plan(task or "", note, [], true_cols, pred_cols, score_cols, kind)
+    plan = Plan(task or "", note, [], true_cols, pred_cols, score_cols, kind, read=read)
     if score_cols is not None and len(score_cols) > 1:
         _plan_multiclass_scores(plan, args, path, is_bool)
     elif score_cols is not None:
@@ -321,7 +331,7 @@ def _distinct_labels(path: Path, plan: Plan, args: argparse.Namespace) -> np.nda
         return plan.found
     cols = plan.true_cols + (plan.pred_cols or [])
     found = np.array([], dtype=np.int64 if plan.kind == "int" else None)
-    batches = iter_batches(
+    batches = (plan.read or iter_batches)(
         path, cols, args.batch_size, progress=args.progress, desc="collecting labels"
     )
     for batch in batches:

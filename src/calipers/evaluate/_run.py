@@ -19,11 +19,12 @@ from calipers.evaluate._scores import (
     split_metric_names,
     write_plots,
 )
+from calipers.evaluate._served import PredictionSource, served_reader
 
 __all__ = ["evaluate"]
 
 
-def evaluate(args: argparse.Namespace) -> EvalReport:
+def evaluate(args: argparse.Namespace, source: PredictionSource | None = None) -> EvalReport:
     """Evaluate the file described by ``args`` (the ``calipers eval`` arguments).
 
     Parameters
@@ -50,24 +51,37 @@ def evaluate(args: argparse.Namespace) -> EvalReport:
     """
     from calipers.io import column_dtypes, iter_batches
 
+    if source is not None and args.file is None:
+        raise ValueError("give the data file (labels and features) to evaluate a served model")
     path, shown = _resolve_file(args)
     defaulted = args.y_true is None or (args.y_pred is None and args.y_score is None)
     if args.y_true is None:
         args.y_true = ["y_true"]
-    if args.y_pred is None and args.y_score is None:
+    read = iter_batches
+    if source is not None:
+        defaulted = False
+        all_dtypes = column_dtypes(path)
+        read = served_reader(args, path, source, all_dtypes)
+    elif args.y_pred is None and args.y_score is None:
         args.y_pred = ["y_pred"]
     score_cols = args.y_score or []
     weight_cols = [args.sample_weight] if args.sample_weight else []
     columns = list(dict.fromkeys(args.y_true + (args.y_pred or []) + score_cols + weight_cols))
     try:
-        dtypes = column_dtypes(path, columns)
+        if source is not None:
+            missing = [c for c in columns if c not in all_dtypes]
+            if missing:
+                raise ValueError(f"column(s) not found in {path}: {', '.join(missing)}")
+            dtypes = {c: all_dtypes[c] for c in columns}
+        else:
+            dtypes = column_dtypes(path, columns)
     except ValueError as exc:
         if defaulted and "not found" in str(exc):
             raise ValueError(
                 f"{exc}; choose columns with --y-true and --y-pred/--y-score"
             ) from None
         raise
-    plan = make_plan(args, path, dtypes)
+    plan = make_plan(args, path, dtypes, read if source is not None else None)
     plot_dir = getattr(args, "plot", None)
     n_boot = getattr(args, "bootstrap", None)
     if plot_dir:
@@ -86,7 +100,7 @@ def evaluate(args: argparse.Namespace) -> EvalReport:
         score_cols = [*score_cols, score_col]
 
     n = 0
-    batches = iter_batches(
+    batches = read(
         path,
         columns,
         args.batch_size,
@@ -117,6 +131,8 @@ def evaluate(args: argparse.Namespace) -> EvalReport:
         columns_used["y_score"] = score_col  # scores for the curves and score metrics
     if args.sample_weight:
         columns_used["sample_weight"] = args.sample_weight
+    if source is not None:
+        columns_used["model"] = source.name
     uses_threshold = args.y_score is not None and plan.task != "multiclass"
     report = EvalReport(
         file=shown,

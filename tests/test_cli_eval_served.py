@@ -1,0 +1,219 @@
+"""``calipers eval DATA --served URL --model NAME`` against a real ``calipers serve``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+import calipers
+from calipers.cli import eval as cli_eval
+from calipers.export import version_dir
+
+pytest.importorskip("uvicorn", reason="calipers serve needs pip install 'calipers[serve]'")
+pytest.importorskip("prometheus_client", reason="calipers serve needs 'calipers[serve]'")
+pytest.importorskip("skops")
+pytest.importorskip("calipers_tfserving")
+sk = pytest.importorskip("sklearn.metrics")
+
+
+def run_eval(capsys, *argv):
+    parser = argparse.ArgumentParser(prog="calipers")
+    cli_eval.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["eval", *map(str, argv)])
+    rc = cli_eval.run(args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def eval_json(capsys, *argv):
+    rc, out, err = run_eval(capsys, *argv, "--format", "json")
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def write_csv(path, columns):
+    pacsv.write_csv(pa.table(columns), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models():
+    from sklearn.datasets import load_breast_cancer, load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    out = {}
+    for name, load in (("cancer", load_breast_cancer), ("iris", load_iris)):
+        X, y = load(return_X_y=True)
+        X = X.astype(np.float32)
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
+        out[name] = (model, X, y)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, models):
+    from calipers.serve import BackgroundServer
+
+    base = tmp_path_factory.mktemp("served") / "models"
+    for name, (model, X, _) in models.items():
+        calipers.export(model, "skops", version_dir(base, name), sample=X[:64])
+    with BackgroundServer(base, poll_interval=0.1) as srv:
+        yield srv
+
+
+def data_file(tmp_path, X, y, name="data.csv"):
+    cols = {f"f{i}": X[:, i] for i in range(X.shape[1])}
+    return write_csv(tmp_path / name, {"label": y, **cols})
+
+
+def test_binary_matches_sklearn_and_a_predictions_file(capsys, tmp_path, server, models):
+    model, X, y = models["cancer"]
+    path = data_file(tmp_path, X, y)
+    got = eval_json(capsys, path, "--y-true", "label", "--served", server.url,
+                    "--model", "cancer", "--served-batch-size", "100", "--batch-size", "150")
+    assert got["task"] == "binary" and got["n_samples"] == len(y)
+    proba = model.predict_proba(X)[:, 1]
+    pred = (proba >= 0.5).astype(int)
+    m = got["metrics"]
+    assert m["accuracy"] == pytest.approx(sk.accuracy_score(y, pred), abs=1e-12)
+    assert m["f1"] == pytest.approx(sk.f1_score(y, pred), abs=1e-12)
+    assert m["roc_auc"] == pytest.approx(sk.roc_auc_score(y, proba), abs=1e-6)
+    assert m["average_precision"] == pytest.approx(
+        sk.average_precision_score(y, proba), abs=1e-6)
+    # The same numbers as evaluating a predictions file of the in-process model.
+    preds = write_csv(tmp_path / "preds.csv", {"y_true": y, "y_score": proba})
+    want = eval_json(capsys, preds, "--y-true", "y_true", "--y-score", "y_score")
+    assert set(m) == set(want["metrics"])
+    for key, value in want["metrics"].items():
+        np.testing.assert_allclose(m[key], value, rtol=1e-6, atol=1e-9, err_msg=key)
+
+
+def test_multiclass_iris_with_string_labels_and_features(capsys, tmp_path, server, models):
+    model, X, y = models["iris"]
+    names = np.array(["setosa", "versicolor", "virginica"])
+    cols = {"species": names[y], "id": np.arange(len(y)),
+            **{f"f{i}": X[:, i] for i in range(4)}}
+    path = write_csv(tmp_path / "iris.csv", cols)
+    got = eval_json(capsys, path, "--y-true", "species", "--served", server.url, "--model",
+                    "iris", "--version", "1", "--features", "f0", "f1", "f2", "f3",
+                    "--metrics", "accuracy,f1,confusion_matrix")
+    assert got["task"] == "multiclass" and got["classes"] == list(names)
+    pred = model.predict(X)
+    m = got["metrics"]
+    assert m["accuracy"] == pytest.approx(sk.accuracy_score(y, pred), abs=1e-12)
+    assert m["f1"] == pytest.approx(sk.f1_score(y, pred, average="macro"), abs=1e-12)
+    assert m["confusion_matrix"] == sk.confusion_matrix(y, pred).tolist()
+    proba = model.predict_proba(X)
+    preds = write_csv(tmp_path / "preds.csv", {"y": y, **{f"p{i}": proba[:, i] for i in range(3)}})
+    want = eval_json(capsys, preds, "--y-true", "y", "--y-score", "p0", "p1", "p2",
+                     "--metrics", "accuracy,f1,confusion_matrix")
+    assert m == want["metrics"]
+
+
+def test_unknown_model_and_bad_features_are_one_line_errors(capsys, tmp_path, server, models):
+    _, X, y = models["cancer"]
+    path = data_file(tmp_path, X, y)
+    rc, out, err = run_eval(capsys, path, "--y-true", "label", "--served", server.url,
+                            "--model", "nope")
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("calipers eval: error:")
+    assert server.url in err and "nope" in err and "404" in err
+    # Too few features: the server's 400 and its message.
+    rc, _, err = run_eval(capsys, path, "--y-true", "label", "--served", server.url,
+                          "--model", "cancer", "--features", "f0", "f1")
+    assert rc == 2 and server.url in err and "400" in err and err.count("\n") == 1
+    rc, _, err = run_eval(capsys, path, "--y-true", "label", "--served", server.url,
+                          "--model", "cancer", "--features", "f0", "zz")
+    assert rc == 2 and "zz" in err
+
+
+def test_served_with_y_score_is_a_usage_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        run_eval(capsys, tmp_path / "d.csv", "--y-true", "label", "--y-score", "p",
+                 "--served", "http://127.0.0.1:1", "--model", "m")
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_served_options_need_each_other(capsys, tmp_path, models):
+    _, X, y = models["cancer"]
+    path = data_file(tmp_path, X[:5], y[:5])
+    rc, _, err = run_eval(capsys, path, "--y-true", "label", "--served", "http://127.0.0.1:1")
+    assert rc == 2 and "--model" in err
+    rc, _, err = run_eval(capsys, path, "--y-true", "label", "--model", "cancer")
+    assert rc == 2 and "--served" in err
+    rc, _, err = run_eval(capsys, "--served", "http://127.0.0.1:1", "--model", "m")
+    assert rc == 2 and "data file" in err
+
+
+def test_unreachable_server_is_an_error(capsys, tmp_path, models):
+    _, X, y = models["cancer"]
+    path = data_file(tmp_path, X[:5], y[:5])
+    rc, _, err = run_eval(capsys, path, "--y-true", "label", "--served", "http://127.0.0.1:9",
+                          "--model", "cancer")
+    assert rc == 2 and "127.0.0.1:9" in err
+
+
+def test_labels_only_model(capsys, tmp_path_factory, tmp_path):
+    """A model without probabilities: its labels stand in for --y-pred (string classes)."""
+    from sklearn.datasets import load_iris
+    from sklearn.svm import LinearSVC
+
+    from calipers.serve import BackgroundServer
+
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    model = LinearSVC(max_iter=5000).fit(X, names[y])
+    base = tmp_path_factory.mktemp("labels") / "models"
+    calipers.export(model, "skops", version_dir(base, "svc"), sample=X[:64])
+    path = write_csv(tmp_path / "iris.csv",
+                     {"species": names[y], **{f"f{i}": X[:, i] for i in range(4)}})
+    with BackgroundServer(base, poll_interval=0.1) as srv:
+        got = eval_json(capsys, path, "--y-true", "species", "--served", srv.url,
+                        "--model", "svc", "--served-batch-size", "7", "--batch-size", "40")
+    pred = model.predict(X)
+    assert got["task"] == "multiclass" and got["classes"] == list(names)
+    assert got["metrics"]["accuracy"] == pytest.approx(sk.accuracy_score(names[y], pred))
+    assert got["metrics"]["f1"] == pytest.approx(
+        sk.f1_score(names[y], pred, average="macro"))
+    assert "roc_auc" not in got["metrics"]
+
+
+def test_missing_plugin_names_the_extra(capsys, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "calipers_tfserving._backend", None)
+    monkeypatch.setitem(sys.modules, "calipers_tfserving", None)
+    path = write_csv(tmp_path / "d.csv", {"label": [0, 1], "f0": [0.5, 1.5]})
+    rc, _, err = run_eval(capsys, path, "--y-true", "label", "--served",
+                          "http://127.0.0.1:1", "--model", "m")
+    assert rc == 2 and "pip install 'calipers[tfserving]'" in err
+
+
+def test_eval_without_served_does_not_import_the_client():
+    """Without --served the eval command does not import the client (the plugin
+    manager loads the first-party plugin package for its metrics, which is not ours to
+    change); a whole evaluation never imports TensorFlow."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, argparse; from calipers.cli import eval as e\n"
+        "p = argparse.ArgumentParser(); e.add_parser(p.add_subparsers())\n"
+        "args = p.parse_args(['eval', '-o', '/dev/null'])\n"
+        "assert e._prediction_source(args) is None\n"
+        "print(sorted(m for m in sys.modules if m.startswith('calipers_tfserving')))\n"
+        "assert e.run(args) == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tensorflow')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "[]"]
