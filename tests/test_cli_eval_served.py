@@ -217,3 +217,28 @@ def test_eval_without_served_does_not_import_the_client():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+def test_binary_string_labels_and_pos_label_pick_the_right_column(capsys, tmp_path, server,
+                                                                   models):
+    """sklearn's classes are the sorted labels; --pos-label of the first class scores the
+    first probability column (breast cancer: 0 = malignant). Labels must sort in the
+    model's class order: that is how the probability columns are matched to them."""
+    model, X, y = models["cancer"]
+    names = np.array(["malignant", "normal"])  # sorted as the model's classes 0, 1
+    cols = {"diagnosis": names[y], "w": np.linspace(0.0, 2.0, len(y)),
+            **{f"f{i}": X[:, i] for i in range(X.shape[1])}}
+    path = write_csv(tmp_path / "named.csv", cols)
+    proba = model.predict_proba(X)
+    for pos, column in (("malignant", 0), ("normal", 1)):
+        got = eval_json(capsys, path, "--y-true", "diagnosis", "--sample-weight", "w",
+                        "--served", server.url, "--model", "cancer", "--pos-label", pos)
+        truth = (names[y] == pos).astype(int)
+        score = proba[:, column]
+        w = cols["w"]
+        m = got["metrics"]
+        assert got["positive_label"] == pos
+        assert m["roc_auc"] == pytest.approx(sk.roc_auc_score(truth, score, sample_weight=w),
+                                             abs=1e-6)
+        assert m["recall"] == pytest.approx(
+            sk.recall_score(truth, (score >= 0.5).astype(int), sample_weight=w), abs=1e-9)

@@ -125,7 +125,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="URL",
         help="predict with the model served at URL (TF Serving REST or calipers serve; "
         "needs --model): FILE holds the labels and the features, sent batch by batch to "
-        ":predict; its labels/probabilities replace --y-pred/--y-score "
+        ":predict; its labels/probabilities replace --y-pred/--y-score (probability "
+        "columns in class order: the sorted labels, or --labels) "
         "(needs pip install 'calipers[tfserving]')",
     )
     cols.add_argument("--sample-weight", metavar="COL", help="sample weights")

@@ -82,6 +82,8 @@ def evaluate(args: argparse.Namespace, source: PredictionSource | None = None) -
             ) from None
         raise
     plan = make_plan(args, path, dtypes, read if source is not None else None)
+    if source is not None:
+        source.negative_is_positive = plan.task == "binary" and plan.pos_code == 0
     plot_dir = getattr(args, "plot", None)
     n_boot = getattr(args, "bootstrap", None)
     if plot_dir:

@@ -41,12 +41,17 @@ class PredictionSource:
         The feature columns, in the model's input order; ``None``: every column of
         the file except the ``--y-true`` and ``--sample-weight`` ones.
     name : str
-        What the report calls the source (e.g. ``"iris@http://127.0.0.1:8501"``).
+        What the report calls the source (e.g. ``"model 'iris' at http://..."``).
+    negative_is_positive : bool
+        Binary tasks: score the first probability column (the evaluation sets it when
+        the positive class is the first of the two, e.g. ``--pos-label`` names it);
+        by default the last column is the positive class's.
     """
 
     predict: PredictFn
     features: list[str] | None = None
     name: str = "served model"
+    negative_is_positive: bool = False
 
 
 def served_reader(args: argparse.Namespace, path: Path, source: PredictionSource,
@@ -120,7 +125,7 @@ def served_reader(args: argparse.Namespace, path: Path, source: PredictionSource
             if args.y_score is not None:
                 if proba is None:
                     raise ValueError(f"{source.name} stopped returning probabilities")
-                cols = proba[:, -1:] if args.y_score == [SCORE_COL] else proba
+                cols = _positive(proba, source) if args.y_score == [SCORE_COL] else proba
                 out.update({c: cols[:, i] for i, c in enumerate(args.y_score)})
             else:
                 if labels is None:
@@ -130,6 +135,14 @@ def served_reader(args: argparse.Namespace, path: Path, source: PredictionSource
             yield out
 
     return read
+
+
+def _positive(proba: np.ndarray, source: PredictionSource) -> np.ndarray:
+    """Binary: the positive class's probability, as one column."""
+    last = proba[:, -1:]
+    if not source.negative_is_positive:
+        return last
+    return proba[:, :1] if proba.shape[1] > 1 else 1.0 - last
 
 
 def _answer(source: PredictionSource, batch: dict[str, np.ndarray], features: list[str]
