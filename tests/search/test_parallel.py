@@ -205,7 +205,13 @@ print("ran", sorted(mine), "sees", len(study.trials))
 
 def _worker(tmp_path, url, name, n_trials, kill_at=-1, marker="never", grace=60.0):
     script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(WORKER.format(here=HERE)))
+    if not script.exists():
+        # written once and atomically: rewriting it for each worker raced with a
+        # worker still starting up, which then ran a truncated (empty) script and
+        # exited 0 without running a trial
+        tmp = tmp_path / f"worker.{os.getpid()}.tmp"
+        tmp.write_text(textwrap.dedent(WORKER.format(here=HERE)))
+        os.replace(tmp, script)
     return subprocess.Popen(
         [sys.executable, str(script), url, name, str(marker), str(n_trials), str(kill_at),
          str(grace)],
