@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from calipers.cli.eval import _one_line
-from calipers.cli.tune import _message, add_tuning_arguments, apply_overrides, dask_executor
+from calipers.cli.tune import add_tuning_arguments, apply_overrides, dask_executor, guarded
 
 __all__ = ["DEFAULT_SPEC", "add_parser", "default_spec_path", "run"]
 
@@ -110,21 +110,18 @@ def run(args: argparse.Namespace) -> int:
     from calipers.cli._tune_run import tune
 
     out = Path(args.out)
-    try:
-        spec = _load(args.spec, out)
-        spec = apply_overrides(spec, args)
+
+    def work() -> Any:
+        spec = apply_overrides(_load(args.spec, out), args)
         out.mkdir(parents=True, exist_ok=True)
         with dask_executor(getattr(args, "dask", None)) as executor:
             result = tune(spec, progress=args.progress, executor=executor)
-        report = evaluate_best(result, out,
-                               ship_format=None if args.no_ship else args.export_format)
-    except (ValueError, TypeError, OSError, ImportError, KeyError) as exc:
-        print(f"{PROG}: error: {_one_line(_message(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; finished trials are stored: run the same command "
-              "to resume", file=sys.stderr)
-        return 130
+        return evaluate_best(result, out,
+                             ship_format=None if args.no_ship else args.export_format)
+
+    code, report = guarded(PROG, work)
+    if code:
+        return code
     text = report.text if args.format == "table" else json.dumps(report.data, indent=2) + "\n"
     sys.stdout.write(text)
     if report.failed:

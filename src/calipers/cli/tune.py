@@ -20,7 +20,7 @@ import argparse
 import contextlib
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,19 +107,33 @@ def run(args: argparse.Namespace) -> int:
     from calipers.cli._tune_run import format_summary, tune
     from calipers.cli._tune_spec import load_spec
 
-    try:
+    def work() -> Any:
         spec = apply_overrides(load_spec(args.spec), args)
         with dask_executor(getattr(args, "dask", None)) as executor:
-            result = tune(spec, progress=args.progress, executor=executor)
-    except (ValueError, TypeError, OSError, ImportError, KeyError) as exc:
-        print(f"{PROG}: error: {_one_line(_message(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; finished trials are stored: run the same command "
-              "to resume", file=sys.stderr)
-        return 130
+            return tune(spec, progress=args.progress, executor=executor)
+
+    code, result = guarded(PROG, work)
+    if code:
+        return code
     sys.stdout.write(format_summary(result))
     return 0
+
+
+def guarded(prog: str, work: Callable[[], Any]) -> tuple[int, Any]:
+    """``(0, work())``; on bad input (spec, data, storage) one error line on stderr and
+    ``(2, None)``; on Ctrl-C a note that finished trials are stored and ``(130, None)``.
+
+    The error handling ``calipers tune`` and ``calipers run`` share.
+    """
+    try:
+        return 0, work()
+    except (ValueError, TypeError, OSError, ImportError, KeyError) as exc:
+        print(f"{prog}: error: {_one_line(_message(exc))}", file=sys.stderr)
+        return 2, None
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished trials are stored: run the same command "
+              "to resume", file=sys.stderr)
+        return 130, None
 
 
 @contextlib.contextmanager
