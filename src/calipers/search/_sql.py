@@ -288,20 +288,20 @@ class SqlStorage(Storage):
 
     def report(self, study_id, trial_id, step, value):
         args = {"b_tid": trial_id, "b_step": step, "b_value": _nan_to_none(value)}
-
-        def write(conn, seq):
-            if conn.execute(_UPDATE_VALUE, args).rowcount == 0:
-                conn.execute(_INSERT_VALUE, args)
-            conn.execute(_TOUCH_TRIAL, {"b_tid": trial_id, "b_seq": seq})
-
-        return self._touch(study_id, write)
+        return self._upsert(study_id, trial_id, _UPDATE_VALUE, _INSERT_VALUE, args)
 
     def set_user_attr(self, study_id, trial_id, key, value):
         args = {"b_tid": trial_id, "b_key": key, "b_value": dumps(value)}
+        return self._upsert(study_id, trial_id, _UPDATE_ATTR, _INSERT_ATTR, args)
+
+    def _upsert(self, study_id: int, trial_id: int, update: Any, insert: Any,
+                args: dict[str, Any]) -> int:
+        """Update a trial's row in a side table (insert it when missing) and stamp the
+        trial with the new seq, in one transaction; return the seq."""
 
         def write(conn, seq):
-            if conn.execute(_UPDATE_ATTR, args).rowcount == 0:
-                conn.execute(_INSERT_ATTR, args)
+            if conn.execute(update, args).rowcount == 0:
+                conn.execute(insert, args)
             conn.execute(_TOUCH_TRIAL, {"b_tid": trial_id, "b_seq": seq})
 
         return self._touch(study_id, write)
