@@ -7,9 +7,15 @@ every process raises (so none waits in a collective the others left). Then:
 - confusion counts (and weight sums) and score histograms are all-reduced (SUM),
   as int64 / float64 tensors on the process group's device (the current CUDA
   device for NCCL, else the CPU);
+- declared states (:meth:`calipers.metrics.Metric.add_state`): ``sum`` / ``max`` /
+  ``min`` states are all-reduced with that operation (as int64 or float64 tensors,
+  then back to their own type); ``cat`` states and callable merges are gathered
+  with ``all_gather_object`` and combined in rank order;
 - every other state (exact score batches, ``average='samples'`` row counts, the
   host-only metrics) is gathered with ``all_gather_object`` and merged in rank
-  order, so every process ends with the same state.
+  order, so every process ends with the same state. A metric with neither a
+  declared state nor a ``state_dict`` (one that overrides ``merge``) is gathered
+  whole, then reset and merged with every process's copy.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 import torch
 
 from calipers.metrics._base import flush_native
+from calipers.metrics._declared import DECLARED_ATTR, StateSpec, merge_values
 from calipers.metrics._ranking_state import ScoreHistogram
 from calipers.metrics._state import ConfusionState
 
@@ -62,7 +69,12 @@ def sync_state(obj: Any, group: Any = None) -> Any:
                 "no state was merged"
             )
         state = getattr(obj, "_state", None)
-        if isinstance(state, ConfusionState) and not state.track_samples:
+        specs = obj.__dict__.get(DECLARED_ATTR)
+        if specs:
+            _sync_declared(dist, obj, specs, group, dev)
+        elif not hasattr(obj, "_state"):
+            _gather_whole(dist, obj, group)
+        elif isinstance(state, ConfusionState) and not state.track_samples:
             _reduce_confusion(dist, state, group, dev)
         elif isinstance(state, ScoreHistogram):
             _reduce_histogram(dist, state, group, dev)
@@ -104,6 +116,45 @@ def _reduce_histogram(dist: Any, state: ScoreHistogram, group: Any,
     hist = _sum(dist, hist, group, dev)
     n = _sum(dist, np.array([state.n], dtype=np.int64), group, dev)
     state.hist, state.n = hist, int(n[0])
+
+
+_REDUCE_OPS = {"sum": "SUM", "max": "MAX", "min": "MIN"}
+
+
+def _reduce_value(dist: Any, value: Any, rule: str, group: Any, dev: torch.device) -> Any:
+    arr = np.asarray(value)
+    work = np.float64 if arr.dtype.kind == "f" else np.int64
+    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=work).reshape(-1)).to(dev)
+    dist.all_reduce(t, op=getattr(dist.ReduceOp, _REDUCE_OPS[rule]), group=group)
+    out = t.cpu().numpy().reshape(arr.shape).astype(arr.dtype)
+    if isinstance(value, np.ndarray):
+        return out
+    return type(value)(out.item()) if isinstance(value, (bool, int, float)) else out[()]
+
+
+def _sync_declared(dist: Any, obj: Any, specs: dict[str, StateSpec], group: Any,
+                   dev: torch.device) -> None:
+    merged: dict[str, Any] = {}
+    for name, spec in specs.items():
+        value = getattr(obj, name)
+        if isinstance(spec.merge, str) and spec.merge in _REDUCE_OPS:
+            merged[name] = _reduce_value(dist, value, spec.merge, group, dev)
+            continue
+        values: list[Any] = [None] * dist.get_world_size(group)
+        dist.all_gather_object(values, value, group=group)
+        combined = values[0]
+        for other in values[1:]:
+            combined = merge_values(name, spec.merge, combined, other)
+        merged[name] = combined
+    for name, value in merged.items():
+        setattr(obj, name, value)
+
+
+def _gather_whole(dist: Any, obj: Any, group: Any) -> None:
+    copies: list[Any] = [None] * dist.get_world_size(group)
+    dist.all_gather_object(copies, copy.deepcopy(obj), group=group)
+    obj.reset()
+    obj.merge(*copies)
 
 
 def _gather(dist: Any, obj: Any, group: Any) -> None:

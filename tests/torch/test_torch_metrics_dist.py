@@ -8,6 +8,7 @@ import warnings
 import calipers_torch
 import numpy as np
 import pytest
+from _declared_metrics import PlainPositiveRate, PositiveRate, ScoreStats
 from _torch_metric_utils import assert_same, assert_tensors, check_parity, to_host, torch
 
 import calipers
@@ -75,6 +76,14 @@ def _worker(rank, world, init_file, out_dir):
             s.update(_t(b[0]), _t(b[1]), _t(b[2]))
     calipers_torch.sync(s)
     results["suite"] = to_host(s.compute())
+    # plugin-style metrics: declared states (every merge rule) and the plain form
+    t, p, _ = _data("binary", 7)[0]
+    for cls in (ScoreStats, PositiveRate, PlainPositiveRate):
+        m = cls()
+        half = slice(0, 40) if rank == 0 else slice(40, None)
+        m.update(t[half], p[half] if cls is ScoreStats else (p[half] > 0.5).astype(int))
+        m.sync()
+        results[cls.name] = m.compute()
     # a batch refused on rank 1 only: every rank raises, none hangs
     m = calipers.metric("recall", task="binary")
     m.update(torch.tensor([0, 1]), torch.tensor([0, 1 if rank == 0 else 3]))
@@ -119,6 +128,19 @@ def test_sync_two_processes_gloo(tmp_path):
         suite.update(*b)
     for res in ranks:
         assert_same(res["suite"], suite.compute(), rtol=1e-11)
+    t, p, _ = _data("binary", 7)[0]
+    for cls in (ScoreStats, PositiveRate, PlainPositiveRate):
+        ref = cls()
+        ref.update(t, p if cls is ScoreStats else (p > 0.5).astype(int))
+        want = ref.compute()
+        for res in ranks:
+            got = res[cls.name]
+            if isinstance(want, dict):
+                assert got.keys() == want.keys()
+                for k in want:
+                    np.testing.assert_allclose(got[k], want[k], rtol=1e-15)
+            else:
+                assert got == want
     assert ranks[0]["refused"] is not None and "another process" in ranks[0]["refused"]
     assert "1 batch of tensors was refused" in ranks[1]["refused"]
 

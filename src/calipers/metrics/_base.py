@@ -10,6 +10,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from calipers.backends import NATIVE_ATTR, PLAIN_TYPES, native_backend, partitioned_backend
+from calipers.metrics._declared import (
+    DECLARED_ATTR,
+    StateSpec,
+    check_loaded,
+    fresh,
+    merge_values,
+    snapshot,
+    state_copy,
+)
 
 
 def _route_partitioned(update: Callable[..., Any]) -> Callable[..., Any]:
@@ -47,6 +56,31 @@ def _route_partitioned(update: Callable[..., Any]) -> Callable[..., Any]:
 
     routed.__calipers_routed__ = True  # type: ignore[attr-defined]
     return routed
+
+
+def _transactional(update: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a metric's ``update`` so that, for a metric with declared states, the
+    update runs under the metric's lock and an exception rolls every declared state
+    back to what it was (a failed update leaves the state unchanged)."""
+    if getattr(update, "__calipers_transactional__", False):
+        return update
+
+    @functools.wraps(update)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        specs = self.__dict__.get(DECLARED_ATTR)
+        if not specs:
+            return update(self, *args, **kwargs)
+        with self._lock:
+            saved = {name: snapshot(getattr(self, name)) for name in specs}
+            try:
+                return update(self, *args, **kwargs)
+            except BaseException:
+                for name, value in saved.items():
+                    setattr(self, name, value)
+                raise
+
+    guarded.__calipers_transactional__ = True  # type: ignore[attr-defined]
+    return guarded
 
 
 def flush_native(obj: Any) -> None:
@@ -107,14 +141,48 @@ class Locked:
 class Metric(Locked, abc.ABC):
     """A streaming metric: a small mergeable state plus a final computation.
 
-    Subclasses set ``name`` (the registry key) and implement :meth:`update`,
-    :meth:`compute`, :meth:`reset`, :meth:`_merge_state`, :meth:`state_dict` and
-    :meth:`load_state_dict`. The base class gives thread-safe :meth:`merge`, pickling
-    and copying.
+    Subclasses set ``name`` (the registry key) and implement :meth:`update` and
+    :meth:`compute`. The state is either
+
+    - **declared** with :meth:`add_state` in ``__init__`` (the usual way): the base
+      class then derives :meth:`reset`, :meth:`merge` (thread-safe, exact),
+      :meth:`state_dict` / :meth:`load_state_dict`, pickling and copying,
+      :meth:`empty_clone`, dask partition merges, bootstrap replicates and
+      ``torch.distributed`` :meth:`sync`, and a failed :meth:`update` (one that
+      raises) leaves every declared state as it was; or
+    - **plain** attributes, with :meth:`reset` and :meth:`merge` (or
+      :meth:`_merge_state`) overridden; :meth:`state_dict` and
+      :meth:`load_state_dict` then raise ``TypeError`` until they are overridden too.
+
+    Any derived method can still be overridden.
 
     The state must merge exactly: for any split of the data into batches, updating
     separate instances and merging them gives the same :meth:`compute` as one
-    instance updated with all of it.
+    instance updated with all of it. :func:`calipers.testing.check_metric` checks it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calipers.metrics import Metric
+    >>> class PositiveRate(Metric):
+    ...     name = "positive_rate"
+    ...
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.add_state("positives", 0, merge="sum")
+    ...         self.add_state("total", 0, merge="sum")
+    ...
+    ...     def update(self, y_true, y_pred, sample_weight=None):
+    ...         p = np.asarray(y_pred)
+    ...         self.positives += int(np.count_nonzero(p == 1))
+    ...         self.total += p.size
+    ...
+    ...     def compute(self):
+    ...         return self.positives / self.total if self.total else float("nan")
+    >>> a, b = PositiveRate(), PositiveRate()
+    >>> a.update([0, 1], [1, 1]); b.update([1], [0])
+    >>> a.merge(b).compute()
+    0.6666666666666666
 
     Partitioned arrays: every subclass's ``update`` accepts, for any of its array
     arguments (positional or keyword), arrays of a partitioned backend (e.g. dask
@@ -143,7 +211,7 @@ class Metric(Locked, abc.ABC):
         super().__init_subclass__(**kwargs)
         update = cls.__dict__.get("update")
         if callable(update) and not getattr(update, "__isabstractmethod__", False):
-            cls.update = _route_partitioned(update)  # type: ignore[method-assign]
+            cls.update = _route_partitioned(_transactional(update))  # type: ignore[method-assign]
         for name in cls._native_results:
             method = cls.__dict__.get(name)
             if callable(method) and not getattr(method, "__isabstractmethod__", False):
@@ -158,21 +226,119 @@ class Metric(Locked, abc.ABC):
     def compute(self) -> Any:
         """Return the metric's value from the state accumulated so far."""
 
-    @abc.abstractmethod
+    # -- declared state ------------------------------------------------------
+    def add_state(self, name: str, default: Any, merge: str | Callable[[Any, Any], Any] = "sum"
+                  ) -> None:
+        """Declare one piece of the metric's state; call it in ``__init__``.
+
+        The attribute ``self.<name>`` is set to a fresh copy of ``default`` and is
+        reset to one by :meth:`reset`. :meth:`update` changes it (``self.n += 1``,
+        ``self.counts += ...``, ``self.scores.append(...)``), :meth:`compute` reads it.
+
+        Parameters
+        ----------
+        name : str
+            Attribute name: a Python identifier not starting with ``_`` that the
+            class does not already use.
+        default : int, float, bool, numpy scalar or array, or []
+            The empty state. ``merge="cat"`` needs an empty list: the state is a list
+            of arrays that :meth:`update` appends to.
+        merge : {'sum', 'max', 'min', 'cat'} or callable
+            How two states combine: elementwise sum, maximum or minimum (the shapes
+            must agree), concatenation of the lists (``cat``, in merge order), or
+            ``merge(mine, theirs) -> combined`` (it must not modify its arguments,
+            and must be a module-level function for pickling and ``sync``).
+
+        Raises
+        ------
+        ValueError
+            For a bad name, a name declared twice, a default of the wrong kind or an
+            unknown merge rule.
+        """
+        spec = StateSpec.make(type(self), name, default, merge)
+        specs = self.__dict__.setdefault(DECLARED_ATTR, {})
+        if name in specs:
+            raise ValueError(f"state {name!r} is declared twice in {type(self).__name__}")
+        specs[name] = spec
+        setattr(self, name, fresh(spec.default))
+
+    def _declared(self, what: str) -> dict[str, StateSpec]:
+        """The declared states, or a ``TypeError`` naming the fix when there are none."""
+        specs = self.__dict__.get(DECLARED_ATTR)
+        if not specs:
+            cls = type(self).__name__
+            raise TypeError(
+                f"{cls} declares no state, so {what} cannot be derived: call "
+                f"self.add_state(name, default, merge=...) in {cls}.__init__ for every "
+                f"piece of state, or override {what} in {cls}"
+            )
+        return specs
+
     def reset(self) -> None:
-        """Return to the empty state, keeping the options."""
+        """Return every declared state to its default, keeping the options."""
+        specs = self._declared("reset()")
+        with self._lock:
+            drop_native(self, fold=True)
+            for name, spec in specs.items():
+                setattr(self, name, fresh(spec.default))
 
-    @abc.abstractmethod
     def _merge_state(self, other: Metric) -> None:
-        """Add ``other``'s state to this one (``other`` already checked compatible)."""
+        """Add ``other``'s declared states to this one's, by each state's merge rule."""
+        specs = self._declared("merge()")
+        self._check_same_options(other)
+        theirs = other.__dict__.get(DECLARED_ATTR) or {}
+        if list(theirs) != list(specs):
+            raise ValueError(
+                f"cannot merge {type(self).__name__} states: declared {list(specs)} here, "
+                f"{list(theirs)} in the other metric"
+            )
+        merged = {name: merge_values(name, spec.merge, getattr(self, name),
+                                     getattr(other, name))
+                  for name, spec in specs.items()}
+        for name, value in merged.items():  # all or nothing
+            setattr(self, name, value)
 
-    @abc.abstractmethod
+    def _check_same_options(self, other: Metric) -> None:
+        mine, theirs = getattr(self, "options", None), getattr(other, "options", None)
+        if isinstance(mine, Mapping) and mine != theirs:
+            raise ValueError(f"cannot merge {self.name} with options {theirs} into {mine}")
+
     def state_dict(self) -> dict[str, Any]:
-        """Return the state and options as plain Python / numpy values."""
+        """Return ``{"name", "state": {declared state: value}}`` (plus ``"options"``
+        when the metric has an ``options`` mapping), as copies."""
+        specs = self._declared("state_dict()")
+        with self._lock:
+            flush_native(self)
+            out: dict[str, Any] = {"name": self.name}
+            options = getattr(self, "options", None)
+            if isinstance(options, Mapping):
+                out["options"] = dict(options)
+            out["state"] = {name: state_copy(getattr(self, name)) for name in specs}
+            return out
 
-    @abc.abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Replace the state with one returned by :meth:`state_dict`."""
+        """Replace the declared states with those of a :meth:`state_dict`.
+
+        Raises ``ValueError`` (and changes nothing) for another metric's state, other
+        options, missing or extra states, or a value of the wrong shape or kind.
+        """
+        specs = self._declared("load_state_dict()")
+        if state.get("name") != self.name:
+            raise ValueError(f"state is for metric {state.get('name')!r}, not {self.name!r}")
+        options = getattr(self, "options", None)
+        if isinstance(options, Mapping) and state.get("options") != dict(options):
+            raise ValueError(
+                f"state has options {state.get('options')}, this metric has {dict(options)}"
+            )
+        values = state.get("state")
+        if not isinstance(values, Mapping) or set(values) != set(specs):
+            got = sorted(values) if isinstance(values, Mapping) else values
+            raise ValueError(f"state must hold exactly {sorted(specs)}, got {got}")
+        loaded = {name: check_loaded(name, spec, values[name]) for name, spec in specs.items()}
+        with self._lock:
+            drop_native(self, fold=False)
+            for name, value in loaded.items():
+                setattr(self, name, value)
 
     # -- shared behaviour --------------------------------------------------
     def empty_clone(self) -> Metric:
@@ -181,12 +347,26 @@ class Metric(Locked, abc.ABC):
         Partitioned backends and :func:`calipers.metrics.bootstrap` build one per
         partition / replicate. A metric with an ``options`` property (a mapping of its
         constructor's keyword arguments, as every built-in metric has) is rebuilt
-        from it, without copying its state; otherwise the metric is copied and the
-        copy reset.
+        from it, without copying its state; a metric with declared states is copied
+        without them (they start from their defaults); otherwise the metric is
+        copied and the copy reset.
         """
         options = getattr(self, "options", None)
         if isinstance(options, Mapping):
             return type(self)(**options)
+        specs = self.__dict__.get(DECLARED_ATTR)
+        if specs:
+            # Copy everything but the declared states, which start empty.
+            with self._lock:
+                state = self.__getstate__()
+            state.pop(NATIVE_ATTR, None)
+            for name in specs:
+                state.pop(name, None)
+            clone = type(self).__new__(type(self))
+            clone.__setstate__(copy.deepcopy(state))
+            for name, spec in specs.items():
+                setattr(clone, name, fresh(spec.default))
+            return clone
         with self._lock:
             clone = copy.deepcopy(self)
         clone.reset()

@@ -15,6 +15,7 @@ import numpy as np
 
 from calipers.metrics._base import Metric, OptionsMetric
 from calipers.metrics._compute import UndefinedMetricWarning
+from calipers.metrics._declared import merge_values
 from calipers.metrics._ranking_base import warn_empty
 from calipers.metrics._ranking_state import parse_scores
 from calipers.metrics._state import check_task
@@ -23,70 +24,63 @@ __all__ = ["BrierScore", "LogLoss", "SumMetric", "TopKAccuracy"]
 
 
 class SumMetric(OptionsMetric):
-    """Base of metrics whose state is a fixed vector of float64 sums plus a count.
+    """Base of metrics whose state is a few float64 totals plus a sample count.
 
-    Subclasses set ``fields`` (names of the sums), implement :meth:`_batch_sums`
-    (validate a batch and return its sums) and :meth:`_value` (the metric from the
-    sums), and list their constructor options in :attr:`options`.
+    Each name in ``fields`` is a declared state (:meth:`Metric.add_state`): a float
+    merged by ``field_merges.get(name, "sum")`` (``"min"`` / ``"max"`` start at
+    +inf / -inf), plus ``n``, the int sample count. Subclasses implement
+    :meth:`_batch_sums` (validate a batch and return its totals, in ``fields``
+    order, and its size) and :meth:`_value` (the metric from the totals), and list
+    their constructor options in :attr:`options`.
     """
 
     name: ClassVar[str] = ""
     fields: ClassVar[tuple[str, ...]] = ()
+    #: Merge rule of the fields that are not sums.
+    field_merges: ClassVar[dict[str, str]] = {}
+
+    # The totals are declared states: the base Metric's derived methods apply, not
+    # OptionsMetric's state-object ones.
+    reset = Metric.reset
+    _merge_state = Metric._merge_state
+    state_dict = Metric.state_dict
+    load_state_dict = Metric.load_state_dict
 
     def __init__(self) -> None:
         super().__init__()
-        self.reset()
+        start = {"sum": 0.0, "min": float("inf"), "max": float("-inf")}
+        for field in self.fields:
+            rule = self.field_merges.get(field, "sum")
+            self.add_state(field, start[rule], merge=rule)
+        self.add_state("n", 0, merge="sum")
 
-    def _batch_sums(self, y_true: Any, y_score: Any, sample_weight: Any) -> np.ndarray:
+    def _batch_sums(self, y_true: Any, y_score: Any, sample_weight: Any
+                    ) -> tuple[Any, int]:
         raise NotImplementedError  # pragma: no cover
 
     def _value(self, sums: dict[str, float]) -> Any:
         raise NotImplementedError  # pragma: no cover
 
-    def _add(self, sums: np.ndarray, n: int) -> None:
-        with self._lock:
-            self.sums = self.sums + sums
-            self.n += n
-
     def update(self, y_true: Any, y_score: Any, sample_weight: Any = None) -> None:
         """Add a batch; a failed update leaves the state unchanged."""
         sums, n = self._batch_sums(y_true, y_score, sample_weight)
-        self._add(np.asarray(sums, dtype=np.float64), n)
+        batch = dict(zip(self.fields, map(float, sums), strict=True))
+        for field in self.fields:
+            setattr(self, field, merge_values(field, self.field_merges.get(field, "sum"),
+                                              getattr(self, field), batch[field]))
+        self.n += int(n)
 
     def compute(self) -> Any:
         with self._lock:
             if self.n == 0:
                 warn_empty(self.name)
                 return float("nan")
-            return self._value(dict(zip(self.fields, self.sums.tolist(), strict=True)))
-
-    def reset(self) -> None:
-        with self._lock:
-            self.sums = np.zeros(len(self.fields), dtype=np.float64)
-            self.n = 0
+            return self._value({field: getattr(self, field) for field in self.fields})
 
     @property
     def n_samples(self) -> int:
         """Number of samples (rows) seen so far."""
         return self.n
-
-    def _merge_state(self, other: Metric) -> None:
-        assert isinstance(other, SumMetric)
-        self._check_mergeable(other)
-        self._add(other.sums, other.n)
-
-    def state_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {"name": self.name, "options": self.options,
-                    "state": {"n": self.n, "sums": self.sums.copy()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_state(state)
-        sums = np.asarray(state["state"]["sums"], dtype=np.float64)
-        if sums.shape != (len(self.fields),):
-            raise ValueError(f"sums have shape {sums.shape}, expected {(len(self.fields),)}")
-        with self._lock:
-            self.sums, self.n = sums.copy(), int(state["state"]["n"])
 
 
 def _weighted_sum(values: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
@@ -246,6 +240,7 @@ class TopKAccuracy(SumMetric):
 
     name = "top_k_accuracy"
     fields = ("hits", "hits_at_0", "weight", "min", "max")
+    field_merges = {"min": "min", "max": "max"}
 
     def __init__(self, task: str = "binary", *, num_classes: int | None = None, k: int = 2,
                  normalize: bool = True) -> None:
@@ -263,17 +258,6 @@ class TopKAccuracy(SumMetric):
         if self.num_classes is not None:
             opts["num_classes"] = self.num_classes
         return opts
-
-    def reset(self) -> None:
-        super().reset()
-        self.sums[3:] = (np.inf, -np.inf)
-
-    def _add(self, sums: np.ndarray, n: int) -> None:
-        with self._lock:
-            new = self.sums[:3] + sums[:3]
-            lo, hi = min(self.sums[3], sums[3]), max(self.sums[4], sums[4])
-            self.sums = np.r_[new, lo, hi]
-            self.n += n
 
     def _batch_sums(self, y_true, y_score, sample_weight):
         labels, s, w = parse_scores(self.task, self.n_classes, y_true, y_score,
