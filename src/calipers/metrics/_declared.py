@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import keyword
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ DECLARED_ATTR = "_declared_states"
 MERGES = ("sum", "max", "min", "cat")
 
 _SCALARS = (bool, int, float, np.generic)
+_PY_NUMBERS = (int, float)
+_PY_OPS: dict[str, Callable[[Any, Any], Any]] = {"sum": operator.add, "max": max, "min": min}
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ def merge_values(name: str, rule: str | Callable[[Any, Any], Any], mine: Any, th
                 "update() instead of replacing it"
             )
         return [*mine, *theirs]
+    if type(mine) in _PY_NUMBERS and type(theirs) in _PY_NUMBERS:  # the common fast case
+        return _PY_OPS[rule](mine, theirs)
     a, b = np.asarray(mine), np.asarray(theirs)
     if a.shape != b.shape:
         raise ValueError(

@@ -64,10 +64,9 @@ class SumMetric(OptionsMetric):
     def update(self, y_true: Any, y_score: Any, sample_weight: Any = None) -> None:
         """Add a batch; a failed update leaves the state unchanged."""
         sums, n = self._batch_sums(y_true, y_score, sample_weight)
-        batch = dict(zip(self.fields, map(float, sums), strict=True))
-        for field in self.fields:
+        for field, value in zip(self.fields, sums, strict=True):
             setattr(self, field, merge_values(field, self.field_merges.get(field, "sum"),
-                                              getattr(self, field), batch[field]))
+                                              getattr(self, field), float(value)))
         self.n += int(n)
 
     def compute(self) -> Any:

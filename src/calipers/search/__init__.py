@@ -185,6 +185,15 @@ class Searcher:
         self._pending: dict[int, dict[str, Any]] = {}
         self._next_number = 0
 
+    @property
+    def extra_params(self) -> tuple[str, ...]:
+        """Keys a proposal holds besides the space's parameters (default: none).
+
+        A searcher that adds its own (halving adds the trial's budget) names them
+        here; :func:`calipers.testing.check_searcher` allows exactly these.
+        """
+        return ()
+
     # -- what subclasses implement -------------------------------------------------
 
     def _propose(self, number: int) -> dict[str, Any]:

@@ -105,6 +105,11 @@ class HalvingSearcher(Searcher):
     name = "halving"
     adaptive = True
 
+    @property
+    def extra_params(self) -> tuple[str, ...]:
+        """The budget's key, which every proposal carries (when ``budget`` is set)."""
+        return () if self.budget is None else (self.budget,)
+
     def __init__(
         self,
         space: Any,
