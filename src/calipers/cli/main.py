@@ -12,6 +12,7 @@ import calipers
 #: subcommand -> module with ``add_parser(subparsers)`` and ``run(args) -> int``.
 SUBCOMMANDS: dict[str, str] = {
     "plugins": "calipers.cli.plugins",
+    "plugin": "calipers.cli.plugin",
     "eval": "calipers.cli.eval",
     "tune": "calipers.cli.tune",
     "study": "calipers.cli.study",
