@@ -101,6 +101,37 @@ def test_disabled_external_plugins_are_hidden_and_noted(capsys, monkeypatch, fak
     assert json.loads(out_json) == []
 
 
+def test_incompatible_plugin_shows_the_version_it_needs(capsys, monkeypatch, tmp_path):
+    info = tmp_path / "calipers_later-2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: calipers-later\nVersion: 2.0\n"
+        "Requires-Dist: calipers>=99\nRequires-Dist: calipers<0; extra == 'old'\n"
+    )
+    (info / "entry_points.txt").write_text("[calipers]\nlater = calipers_later\n")
+    (tmp_path / "calipers_later.py").write_text("raise AssertionError('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.reload()
+    reason = (
+        f"needs calipers>=99 (from its requirement 'calipers>=99'), this is calipers "
+        f"{calipers.__version__}: pip install -U calipers"
+    )
+    code, out, err = run_main(capsys, "plugins")
+    assert code == 0 and err == ""  # reported in the table, not warned about as well
+    line = row(out, "later")
+    assert "calipers-later" in line and " 2.0 " in line
+    assert line.split()[3] == "-"  # provides nothing
+    assert line.endswith(f"  incompatible: {reason}")
+    _, out_json, _ = run_main(capsys, "plugins", "--json")
+    [listed] = json.loads(out_json)
+    assert (listed["status"], listed["reason"], listed["provides"]) == (
+        "incompatible", reason, {}
+    )
+    assert "calipers_later" not in sys.modules
+    code, help_text, _ = run_main(capsys, "plugins", "--help")
+    assert code == 0 and "incompatible" in " ".join(help_text.split())
+
+
 def test_version_help_and_no_command(capsys):
     code, out, _ = run_main(capsys, "--version")
     assert code == 0 and out.strip() == f"calipers {calipers.__version__}"

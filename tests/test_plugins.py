@@ -18,6 +18,7 @@ import numpy as np
 import pluggy
 import pytest
 
+import calipers
 from calipers import plugins
 from calipers._registry import InvalidContribution, validate_result
 from calipers.backends import Backend, NumpyBackend, backend_for
@@ -54,13 +55,18 @@ def make_dist(
     modules: dict[str, str],
     eps: dict[str, str] | None = None,
     version: str = "1.0",
+    requires: tuple[str, ...] = (),
 ) -> Path:
     """Write an installed-distribution look-alike: ``<dist>-<version>.dist-info`` with
-    METADATA and entry_points.txt (group ``calipers``), plus its modules."""
+    METADATA (one ``Requires-Dist`` line per ``requires``) and entry_points.txt (group
+    ``calipers``), plus its modules."""
     root.mkdir(parents=True, exist_ok=True)
     info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{lines}"
+    )
     if eps is None:
         eps = {dist: next(iter(modules))}
     lines = "".join(f"{name} = {target}\n" for name, target in eps.items())
@@ -354,6 +360,144 @@ def test_torch_plugin_unavailable_without_torch(monkeypatch):
     assert "pip install 'calipers[torch]'" in torch_plugin.reason
     assert "torch" not in plugins.names("backend")
     assert backend_for(np.arange(3)) is NumpyBackend
+
+
+# -- the calipers version a plugin's distribution requires ---------------------------------
+
+NOT_IMPORTED = "raise AssertionError('the host imported an incompatible plugin')\n"
+
+
+def test_plugin_requiring_a_newer_calipers_is_incompatible_and_not_imported(
+    on_path, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(calipers, "__version__", "0.1.0")
+    make_dist(tmp_path, "calipers-future", {"calipers_future": NOT_IMPORTED},
+              requires=("numpy>=1.26", "calipers>=0.2"))
+    on_path(tmp_path)
+    future = info("calipers-future")
+    assert (future.status, future.provides) == ("incompatible", {})
+    assert future.reason == (
+        "needs calipers>=0.2 (from its requirement 'calipers>=0.2'), this is calipers "
+        "0.1.0: pip install -U calipers"
+    )
+    assert "calipers_future" not in sys.modules
+    assert plugins.get_manager().get_plugin("future") is None
+    # its incompatibility is what a failed lookup points at
+    with pytest.raises(ValueError) as raised:
+        plugins.get("metric", "future_metric")
+    assert ("Some plugins need another calipers version (calipers-future; this is calipers "
+            "0.1.0)") in str(raised.value)
+    assert "incompatible" in plugins.STATUSES
+
+
+def test_plugin_requiring_an_older_calipers_says_what_to_install(on_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(calipers, "__version__", "1.2.0")
+    make_dist(tmp_path, "calipers-past", {"calipers_past": NOT_IMPORTED},
+              requires=("Calipers (>=0.1, <1.0)",))
+    on_path(tmp_path)
+    past = info("calipers-past")
+    assert past.status == "incompatible"
+    assert past.reason == (
+        "needs calipers>=0.1,<1.0 (from its requirement 'Calipers (>=0.1, <1.0)'), this is "
+        "calipers 1.2.0: pip install 'calipers>=0.1,<1.0', or a release of calipers-past "
+        "that supports calipers 1.2.0"
+    )
+
+
+@pytest.mark.parametrize(
+    "requires",
+    [
+        (),
+        ("calipers>=0.1",),
+        ("calipers>=0.1,<1",),
+        ("calipers~=0.1.0",),
+        ("calipers==0.1.*",),
+        ("calipers[torch]>=0.1",),
+        ("calipers>=99; extra == 'dev'",),  # an extra's requirement does not apply at load
+        ("calipers>=99; python_version < '3'",),  # nor one whose marker is false
+        ("calipers-core>=99", "calipers_extras>=99"),  # other distributions
+        ("calipers",),
+    ],
+)
+def test_plugin_whose_calipers_requirement_is_met_loads(on_path, tmp_path, monkeypatch,
+                                                        requires):
+    monkeypatch.setattr(calipers, "__version__", "0.1.0")
+    make_dist(tmp_path, "calipers-fits", {"calipers_fits": metric_source("fits")},
+              requires=requires)
+    on_path(tmp_path)
+    assert info("calipers-fits").status == "ok"
+    assert plugins.get("metric", "fits").__module__ == "calipers_fits"
+
+
+def test_canonical_names_and_development_builds_count(on_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(calipers, "__version__", "0.2.0.dev3")
+    make_dist(tmp_path, "calipers-a", {"calipers_a": metric_source("a")},
+              requires=("Calipers>=0.1",))
+    make_dist(tmp_path, "calipers-b", {"calipers_b": NOT_IMPORTED},
+              requires=("CALIPERS>=0.2",))  # 0.2.0.dev3 comes before 0.2
+    on_path(tmp_path)
+    assert info("calipers-a").status == "ok"
+    assert info("calipers-b").status == "incompatible"
+    assert "this is calipers 0.2.0.dev3: pip install -U calipers" in info("calipers-b").reason
+
+
+def test_first_party_plugins_skip_the_version_check(monkeypatch):
+    monkeypatch.setattr(calipers, "__version__", "0.0.1")
+    plugins.reload()
+    first_party = [p for p in plugins.list_plugins(all=True) if p.builtin]
+    assert {p.name for p in first_party} >= {"torch", "onnx", "calipers.metrics"}
+    assert all(p.status != "incompatible" for p in first_party)
+
+
+@pytest.mark.parametrize(
+    ("requires", "version", "failing"),
+    [
+        (">=0.2", "0.1.0", True),
+        (">=0.2", "0.2", False),
+        (">0.2", "0.2.0", True),
+        ("<1.0,>=0.1", "1.0", True),
+        ("<1.0,>=0.1", "0.9.9", False),
+        ("<=0.1", "0.1.0", False),
+        ("!=0.1.0", "0.1", True),
+        ("==0.1.*", "0.1.7", False),
+        ("==0.1.*", "0.2.0", True),
+        ("!=0.1.*", "0.1.7", True),
+        ("~=0.1.2", "0.1.9", False),
+        ("~=0.1.2", "0.2.0", True),
+        ("~=0.1.2", "0.1.1", True),
+        ("~=1.2", "1.9", False),
+        ("~=1.2", "2.0", True),
+        ("==1", "1.0.0", False),
+        ("", "0.1.0", False),
+    ],
+)
+def test_version_check_without_packaging_agrees_with_packaging(requires, version, failing):
+    from packaging.specifiers import SpecifierSet
+
+    from calipers import _requirement
+
+    assert (not SpecifierSet(requires).contains(version, prereleases=True)) is failing
+    assert bool(_requirement._failing_fallback(requires, version)) is failing
+    assert _requirement._parse_fallback(f"calipers {requires}") == ("calipers", requires, True)
+
+
+def test_requirement_fallback_parses_the_metadata_forms(monkeypatch):
+    from calipers import _requirement
+
+    parse = _requirement._parse_fallback
+    assert parse("calipers[a,b] (>=0.2, <1)") == ("calipers", ">=0.2,<1", True)
+    assert parse("calipers>=0.2; extra == 'dev'") == ("calipers", ">=0.2", False)
+    assert parse("calipers @ https://example.org/c.whl") is None
+    assert parse("calipers>=0.2 garbage") is None
+    # with packaging gone, the same requirement list gives the same verdict
+    monkeypatch.setitem(sys.modules, "packaging.requirements", None)
+    monkeypatch.setitem(sys.modules, "packaging.specifiers", None)
+    monkeypatch.setitem(sys.modules, "packaging.version", None)
+    unmet = _requirement.unmet_requirement(
+        ["numpy", "calipers>=99; extra == 'x'", "calipers (>=0.2)"], "calipers", "0.1.0"
+    )
+    assert unmet == _requirement.Unmet("calipers (>=0.2)", ">=0.2", "0.1.0", too_old=True)
+    assert _requirement.unmet_requirement(["calipers<1"], "calipers", "0.1.0") is None
 
 
 @pytest.mark.parametrize("value", ["1", "true", "YES", "on"])

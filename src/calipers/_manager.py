@@ -25,6 +25,7 @@ import calipers
 from calipers import hookspecs
 from calipers._extras import available
 from calipers._registry import KINDS, InvalidContribution, Registry, validate_result
+from calipers._requirement import canonical_name, unmet_requirement
 from calipers.errors import MissingExtraError
 
 logger = logging.getLogger("calipers.plugins")
@@ -44,7 +45,7 @@ BUILTIN_MODULES: tuple[tuple[str, str], ...] = (
     ("calipers.export", "calipers.export._builtin"),
 )
 #: Plugin statuses, from good to bad.
-STATUSES = ("ok", "conflict", "unavailable", "broken")
+STATUSES = ("ok", "conflict", "unavailable", "incompatible", "broken")
 
 
 @dataclass
@@ -65,8 +66,11 @@ class PluginInfo:
         ``"ok"``; ``"conflict"`` (loaded, but provides a name that another plugin
         provides too: looking that name up raises ``PluginConflictError``);
         ``"unavailable"`` (an optional dependency is missing; ``reason`` has the pip
-        command); ``"broken"`` (its import, registration or a hook failed, or it
-        returned an invalid object; ``reason`` has the error). Unavailable and
+        command); ``"incompatible"`` (its distribution requires a calipers version
+        other than this one, e.g. ``Requires-Dist: calipers>=0.2``; it was not
+        imported; ``reason`` says which version it needs and the pip command);
+        ``"broken"`` (its import, registration or a hook failed, or it returned an
+        invalid object; ``reason`` has the error). Unavailable, incompatible and
         broken plugins provide nothing.
     reason : str or None
         Why the status is not ``"ok"`` (or a note for an ok plugin that provides
@@ -120,8 +124,7 @@ def external_disabled() -> bool:
     return os.environ.get(DISABLE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _canonical(dist: str) -> str:
-    return re.sub(r"[-_.]+", "-", dist).lower()
+_canonical = canonical_name
 
 
 def _reason(where: str, exc: BaseException) -> str:
@@ -219,6 +222,22 @@ def _admit(
         )
 
 
+def _check_calipers_version(plugin: _Plugin, ep: importlib.metadata.EntryPoint) -> bool:
+    """Apply the plugin distribution's requirement on calipers; False (and the plugin
+    ``"incompatible"``) if this calipers does not satisfy it. Nothing is imported."""
+    dist = getattr(ep, "dist", None)
+    try:
+        requires = dist.requires if dist is not None else None
+    except Exception as exc:  # unreadable metadata: the import will tell more
+        logger.debug("cannot read the requirements of %s: %s", plugin.label, exc)
+        return True
+    unmet = unmet_requirement(requires, FIRST_PARTY, calipers.__version__)
+    if unmet is None:
+        return True
+    plugin.fail("incompatible", unmet.reason(plugin.info.dist))
+    return False
+
+
 def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, str, str]]:
     """Entry points of group ``calipers`` as ``(ep, dist, version)``: first on the
     path wins per (distribution, name); sorted by name for a stable order."""
@@ -292,10 +311,17 @@ def _index(plugins: list[_Plugin], disabled: list[str]) -> dict[str, Registry]:
                 plugin.info.status = "conflict"
                 plugin.info.reason = f"{plugin.info.reason}; {note}" if plugin.info.reason else note
     failed = [p.info.name for p in plugins if p.info.status in ("broken", "unavailable")]
+    incompatible = [p.info.name for p in plugins if p.info.status == "incompatible"]
     hint = ""
     if failed:
         hint += (
             f" Some plugins did not load ({', '.join(failed)}): `calipers plugins --all` shows why."
+        )
+    if incompatible:
+        hint += (
+            f" Some plugins need another calipers version ({', '.join(incompatible)}; this is "
+            f"calipers {calipers.__version__}) and were not loaded: `calipers plugins` shows "
+            "which version each needs."
         )
     if disabled:
         hint += f" External plugins are switched off by {DISABLE_ENV}."
@@ -321,16 +347,20 @@ def load() -> Host:
             disabled.append(ep.name)
             continue
         plugin = _Plugin(PluginInfo(ep.name, dist, version, builtin=builtin))
+        plugins.append(plugin)
+        # First-party plugins ship with this very calipers: nothing to check.
+        if not builtin and not _check_calipers_version(plugin, ep):
+            continue
         key = ep.name if pm.get_plugin(ep.name) is None else f"{dist}:{ep.name}"
         _admit(pm, plugin, key, ep.load, ep.module)
-        plugins.append(plugin)
     _collect(pm, plugins)
     registries = _index(plugins, disabled)
     for plugin in plugins:
         info = plugin.info
-        if info.status == "broken":
+        if info.status in ("broken", "incompatible"):
             logger.warning(
-                "calipers plugin %r (%s) is broken: %s", info.name, info.dist, info.reason
+                "calipers plugin %r (%s) is %s: %s", info.name, info.dist, info.status,
+                info.reason,
             )
         elif info.status != "ok":
             logger.debug("calipers plugin %r is %s: %s", info.name, info.status, info.reason)

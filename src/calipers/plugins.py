@@ -13,7 +13,12 @@ hook fails is recorded as ``"broken"``; one whose optional dependency is missing
 (its import raised :class:`calipers.errors.MissingExtraError`, or its module-level
 ``__calipers_requires__ = {"module": "extra"}`` names a module that is not
 installed) is ``"unavailable"``, with the ``pip install`` command that fixes it.
-Neither stops the others from working; ``calipers plugins`` lists them all.
+A plugin whose distribution requires another calipers version (its dependency on
+calipers, e.g. ``dependencies = ["calipers>=0.2"]`` in its pyproject, which is
+``Requires-Dist: calipers>=0.2`` in its installed metadata) is not imported at all:
+it is ``"incompatible"``, with the version it needs and the pip command. None of
+these stops the others from working; ``calipers plugins`` lists them all, and
+looking up a name they would have provided says that some plugins did not load.
 
 Every class a hook returns is validated and indexed by kind and ``name``. Two
 plugins providing one name is never resolved silently: looking that name up raises
@@ -124,7 +129,8 @@ def get(kind: str, name: str) -> type:
     ------
     ValueError
         If ``kind`` is unknown, or no plugin provides ``name``; the message lists
-        close matches and the available names.
+        close matches and the available names, and names the plugins that did not
+        load (broken, unavailable, or incompatible with this calipers version).
     calipers.errors.PluginConflictError
         If several plugins provide ``name``; the message names them.
     """

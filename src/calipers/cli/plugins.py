@@ -1,6 +1,6 @@
 """``calipers plugins``: list the installed plugins, what they provide, and their status.
 
-It is a report: the exit status is 0 even when some plugin is broken.
+It is a report: the exit status is 0 even when some plugin is broken or incompatible.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "List the installed calipers plugins: what each provides and whether it "
             "loaded (ok), cannot load until an extra is installed (unavailable, with "
-            "the pip command), failed (broken, with the error), or provides a name "
-            "another plugin provides too (conflict). Set "
+            "the pip command), needs another calipers version (incompatible: not "
+            "imported; with the version it needs and the pip command), failed (broken, "
+            "with the error), or provides a name another plugin provides too "
+            "(conflict). Set "
             f"{plugins.DISABLE_ENV}=1 to load none of the external plugins."
         ),
     )
