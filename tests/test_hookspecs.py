@@ -3,13 +3,16 @@
 Like datasette's ``test_plugin_hooks_have_tests`` / ``..._are_documented``: adding a
 hook to :mod:`calipers.hookspecs` without a docstring in the required form, a
 ``test_hook_<name>`` in ``tests/test_plugins.py`` and an implementation in the fake
-plugin those tests load makes this file fail.
+plugin those tests load makes this file fail. The callables each docstring says the
+host checks must be exactly the registry's list (``calipers._registry.REQUIRED``);
+``tests/test_hookspec_examples.py`` installs and runs each docstring's example.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,7 @@ SECTIONS = (
     "Not ``firstresult``",
     "Returns\n-------",
     "Each object must have\n---------------------",
+    "Examples\n--------",
     ".. versionadded::",
 )
 
@@ -88,14 +92,29 @@ def test_hook_is_documented_in_order(hook):
     assert positions[0] > len(summary), f"{hook}: summary must come first"
 
 
+def _host_checks(hook: str) -> str:
+    """The paragraph of ``hook``'s docs that lists what the host checks at load."""
+    doc = inspect.getdoc(getattr(hookspecs, hook))
+    must = doc[doc.index("Each object must have") : doc.index("Examples\n--------")]
+    assert "What the host checks when the plugin loads:" in must, hook
+    checks = must[must.index("What the host checks") :]
+    return checks.split("\n\n")[1]  # the bullet list after the lead-in line
+
+
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_documents_what_the_host_validates(hook):
-    """What the registry checks (``name`` and the required callables) is in the docs."""
+    """What the registry checks (``name`` and the required callables) is in the docs,
+    and the list of callables is exactly the registry's: one list, written once."""
     kind = next(k for k, h in KINDS.items() if h == hook)
-    doc = inspect.getdoc(getattr(hookspecs, hook))
-    must = doc[doc.index("Each object must have") : doc.index(".. versionadded::")]
-    for attr in ("name", *REQUIRED[kind]):
-        assert f"``{attr}" in must, f"{hook}: the docs do not say objects need {attr!r}"
+    checks = _host_checks(hook)
+    assert checks.startswith("- ``name``: a non-empty string without surrounding whitespace")
+    [callables] = [item for item in checks.split("\n- ") if item.startswith("callable ")]
+    documented = re.findall(r"``(\w+)", callables)
+    assert sorted(documented) == sorted(REQUIRED[kind]), (
+        f"{hook}: the docs say the host checks callables {documented}, the registry checks "
+        f"{list(REQUIRED[kind])}"
+    )
+    assert "no abstract methods left" in checks, hook
 
 
 @pytest.mark.parametrize("hook", HOOKS)
