@@ -80,6 +80,12 @@ class DaskBackend(Backend):
     merge_every: ClassVar[int] = 8
 
     @classmethod
+    def executor(cls, client: Any) -> DaskExecutor:
+        """A :class:`DaskExecutor` on ``client``: what ``calipers tune --dask`` runs
+        the study's trials with."""
+        return DaskExecutor(client)
+
+    @classmethod
     def accepts(cls, x: Any) -> bool:
         """Return whether ``x`` is a dask array, DataFrame, Series or Index.
 

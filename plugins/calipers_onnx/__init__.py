@@ -17,8 +17,10 @@ optimization). Loading an ONNX model runs no code from the artifact; tensors
 stored outside the model file must lie inside the artifact directory.
 ``calipers.verify`` defaults to ``rtol=1e-3``, ``atol=1e-5`` on scores and a
 label agreement of at least 0.99 (recorded in each manifest's ``tolerance``).
-:func:`quantize` (also ``calipers.quantize``) writes an int8 copy of an artifact
-and reports its size, latency and metrics against the original.
+:func:`quantize` writes an int8 copy of an artifact and reports its size, latency
+and metrics against the original; :class:`OnnxExporter` declares it as its
+``quantize`` capability, which is how ``calipers.quantize`` reaches it (through
+the registry, never by importing this package).
 
 The entry point exists whether or not the ``onnx`` extra is installed: this
 module imports only numpy and calipers; onnx, onnxruntime, skl2onnx and torch
@@ -83,6 +85,8 @@ class OnnxExporter(Exporter):
     name: ClassVar[str] = "onnx"
     formats: ClassVar[tuple[str, ...]] = ("onnx",)
     tolerance: ClassVar[dict[str, float]] = dict(ONNX_TOLERANCE)
+    #: :meth:`quantize` (``calipers.quantize`` finds it through the registry).
+    capabilities: ClassVar[frozenset[str]] = frozenset({"quantize"})
     file_name: ClassVar[str] = "model.onnx"
 
     def __init__(self) -> None:
@@ -178,6 +182,15 @@ class OnnxExporter(Exporter):
             raise ArtifactError(f"artifact {path}: format {manifest.get('format')!r} is not onnx")
         self._output_names = [spec["name"] for spec in manifest.get("outputs") or []] or None
         return load_runner(path, manifest)
+
+    def quantize(self, path: str | pathlib.Path, out: str | pathlib.Path, **options: Any
+                 ) -> dict[str, Any]:
+        """Write an int8 copy of the ONNX artifact at ``path`` to ``out``; return the report.
+
+        What ``calipers.quantize`` calls for ONNX artifacts: see :func:`quantize`
+        (``calipers_onnx._quantize.quantize``) for the options and the report.
+        """
+        return quantize(path, out, **options)
 
 
 def quantize(path: str | pathlib.Path, out: str | pathlib.Path, **kwargs: Any) -> dict[str, Any]:

@@ -273,7 +273,8 @@ def quantize(
     manifest = read_manifest(path)
     if manifest.get("format") != "onnx":
         raise ArtifactError(f"artifact {path}: format {manifest.get('format')!r}; "
-                            "calipers.quantize takes ONNX artifacts")
+                            "calipers_onnx.quantize takes ONNX artifacts (calipers.quantize "
+                            "takes any artifact whose exporter can quantize)")
     name = (manifest.get("options") or {}).get("file", "model.onnx")
     if name not in manifest["files"] or "/" in str(name):
         raise ArtifactError(f"artifact {path}: its model file {name!r} is not one of its files")

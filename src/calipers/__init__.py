@@ -61,19 +61,41 @@ __all__ = [
 ]
 
 
-def quantize(path: Any, out: Any, **kwargs: Any) -> dict[str, Any]:
-    """Write an int8-quantized copy of an ONNX artifact and report what it changed.
+def quantize(path: Any, out: Any, **options: Any) -> dict[str, Any]:
+    """Write a quantized copy of an artifact and report what it changed.
 
-    Provided by the ``onnx`` plugin (``pip install 'calipers[onnx]'``); see
-    ``calipers_onnx._quantize.quantize`` for the parameters (``mode``,
-    ``calibration``, ``eval_data``, ``metrics``...) and the report.
+    The exporter that wrote the artifact does the work, if it has the
+    ``"quantize"`` capability (:meth:`calipers.export.Exporter.quantize`); it is
+    found through the plugin registry from the artifact's manifest, like
+    :func:`calipers.load` finds it. calipers' ``onnx`` exporter can (``pip install
+    'calipers[onnx]'``): it writes an int8 copy and reports its size, latency and
+    metrics against the original; its options are ``mode``, ``calibration``,
+    ``eval_data``, ``metrics``, ``overwrite``, ... (see the onnx plugin's
+    documentation).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An artifact directory written by :func:`calipers.export`.
+    out : str or os.PathLike
+        The new artifact directory.
+    **options
+        Passed to the exporter's ``quantize``.
+
+    Returns
+    -------
+    dict
+        The exporter's JSON-safe report.
+
+    Raises
+    ------
+    calipers.errors.ArtifactError
+        If the artifact is not intact, its exporter is not installed, or its
+        exporter cannot quantize (the message names the exporters that can).
     """
-    from calipers._extras import require
+    from calipers.export._artifact import quantize as quantize_artifact
 
-    require("onnxruntime", feature="calipers.quantize", extra="onnx")
-    from calipers_onnx import quantize as onnx_quantize
-
-    return onnx_quantize(path, out, **kwargs)
+    return quantize_artifact(path, out, **options)
 
 
 def __getattr__(name: str) -> Any:

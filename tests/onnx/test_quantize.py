@@ -145,9 +145,28 @@ def test_quantize_errors(tmp_path):
         calipers.quantize(src, tmp_path / "b")
     calipers.quantize(src, tmp_path / "b", overwrite=True)
     skops_path = calipers.export(_model("logreg"), "skops", tmp_path / "skops", sample=X_test)
-    with pytest.raises(ArtifactError, match="takes ONNX artifacts"):
+    # calipers.quantize asks the exporter that wrote the artifact: skops cannot.
+    with pytest.raises(ArtifactError, match=r"format 'skops' \(exporter 'skops'\) cannot be "
+                       r"quantized.*exporters that can: 'onnx'"):
         calipers.quantize(skops_path, tmp_path / "c")
+    with pytest.raises(ArtifactError, match="takes ONNX artifacts"):
+        calipers_onnx.quantize(skops_path, tmp_path / "c")  # the plugin's own check
     (src / "model.onnx").write_bytes(b"tampered")
     with pytest.raises(ArtifactError, match="sha256"):
         calipers.quantize(src, tmp_path / "d")
     assert not (tmp_path / "a").exists() and not (tmp_path / "d").exists()
+
+
+def test_quantize_is_the_onnx_exporters_capability_found_through_the_registry(tmp_path):
+    """calipers.quantize reaches the onnx plugin through the registry, by capability."""
+    from calipers import plugins
+    from calipers.export import Exporter
+
+    cls = plugins.get("exporter", "onnx")
+    assert cls is calipers_onnx.OnnxExporter and cls.can("quantize")
+    assert not Exporter.can("quantize") and not plugins.get("exporter", "skops").can("quantize")
+    _, X_test, _, _ = _cancer()
+    src = calipers.export(_model("logreg"), "onnx", tmp_path / "src", sample=X_test)
+    report = cls().quantize(src, tmp_path / "q", repeats=1)
+    assert report["out"] == str(tmp_path / "q") and report["repeats"] == 1
+    assert calipers.load(tmp_path / "q").manifest["options"]["source"]["kind"] == "quantized"

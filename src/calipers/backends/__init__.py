@@ -175,6 +175,22 @@ class Backend(abc.ABC):
         return False
 
     @classmethod
+    def executor(cls, client: Any) -> Any:
+        """Return an executor that runs a study's trials on ``client``'s cluster.
+
+        Optional capability of a backend for a cluster library (dask): what
+        ``calipers tune --dask ADDRESS`` passes to ``study.optimize(executor=...)``,
+        an object with ``submit(fn, *args) -> future`` (and optionally
+        ``nthreads()``). Usable as a context manager when it has ``close()``.
+
+        Raises
+        ------
+        NotImplementedError
+            From this base: the backend runs no trials.
+        """
+        raise NotImplementedError(f"backend {cls.name!r} cannot run a study's trials")
+
+    @classmethod
     def sync(cls, metric: Any, group: Any = None) -> Any:
         """Merge ``metric``'s state over every process of ``group``; return ``metric``.
 

@@ -138,21 +138,22 @@ def guarded(prog: str, work: Callable[[], Any]) -> tuple[int, Any]:
 
 @contextlib.contextmanager
 def dask_executor(address: str | None) -> Iterator[Any]:
-    """``None``, or a :class:`calipers_dask.DaskExecutor` on a client connected to
-    ``address`` (closed afterwards)."""
+    """``None``, or the registered dask backend's executor (``DaskExecutor``) on a
+    client connected to ``address`` (closed afterwards)."""
     if not address:
         yield None
         return
     from calipers._extras import require
 
     distributed = require("distributed", "--dask")
-    from calipers_dask import DaskExecutor
+    from calipers import plugins
 
+    backend = plugins.get("backend", "dask")  # through the registry, like any plugin
     try:
         client = distributed.Client(address, timeout=30)
     except OSError as exc:
         raise OSError(f"cannot reach the dask scheduler at {address!r}: {exc}") from None
-    with client, DaskExecutor(client) as executor:
+    with client, backend.executor(client) as executor:
         yield executor
 
 

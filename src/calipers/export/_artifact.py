@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from calipers.errors import ArtifactError
-from calipers.export._base import DEFAULT_TOLERANCE, Exporter, Runner, exporter_for
+from calipers.export._base import (
+    DEFAULT_TOLERANCE,
+    Exporter,
+    Runner,
+    capable_exporters,
+    exporter_for,
+    has_capability,
+)
 from calipers.export._manifest import (
     MANIFEST_NAME,
     REFERENCE_ROWS,
@@ -338,20 +345,74 @@ def load(path: str | os.PathLike, *, trusted: bool = False) -> Artifact:
         If the artifact is missing, malformed, modified after export, written by
         an exporter that is not installed, or needs ``trusted=True``.
     """
-    from calipers import plugins
-
     path = pathlib.Path(path)
     manifest = read_manifest(path)
-    name = manifest.get("exporter") or manifest.get("format")
-    try:
-        exporter = plugins.get("exporter", name)()
-    except ValueError as exc:
-        raise ArtifactError(
-            f"artifact {path}: written by exporter {name!r} (format "
-            f"{manifest.get('format')!r}), which is not available: {exc}"
-        ) from None
+    exporter = _exporter_of(path, manifest)
     try:
         runner = exporter.load(path, manifest, trusted)
     except NotImplementedError as exc:
         raise ArtifactError(f"artifact {path}: {exc}") from exc
     return Artifact(path, manifest, runner, exporter)
+
+
+def _exporter_of(path: pathlib.Path, manifest: Mapping[str, Any]) -> Exporter:
+    """An instance of the exporter that wrote the artifact, found through the registry."""
+    from calipers import plugins
+
+    name = manifest.get("exporter") or manifest.get("format")
+    try:
+        return plugins.get("exporter", name)()
+    except ValueError as exc:
+        raise ArtifactError(
+            f"artifact {path}: written by exporter {name!r} (format "
+            f"{manifest.get('format')!r}), which is not available: {exc}"
+        ) from None
+
+
+def quantize(path: str | os.PathLike, out: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Write a quantized copy of the artifact at ``path`` to ``out``; return its report.
+
+    Also available as ``calipers.quantize(path, out, **options)``. The manifest
+    (and every file's hash) is checked first; the exporter that wrote the artifact
+    is looked up in the registry and, if it has the ``"quantize"`` capability
+    (:meth:`Exporter.quantize`), does the work.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An artifact directory written by :func:`calipers.export`.
+    out : str or os.PathLike
+        The new artifact directory.
+    **options
+        Passed to the exporter's ``quantize`` (the ``onnx`` exporter: ``mode``,
+        ``calibration``, ``eval_data``, ``metrics``, ``overwrite``, ...).
+
+    Returns
+    -------
+    dict
+        The exporter's report (for ``onnx``: sizes, latency and metric deltas).
+
+    Raises
+    ------
+    calipers.errors.ArtifactError
+        If the artifact is missing, malformed or modified after export, its
+        exporter is not installed, or its exporter cannot quantize (the message
+        names the format and the installed exporters that can).
+    """
+    path = pathlib.Path(path)
+    manifest = read_manifest(path)
+    exporter = _exporter_of(path, manifest)
+    if not has_capability(type(exporter), "quantize"):
+        able = capable_exporters("quantize")
+        listed = (
+            "the installed exporters that can: " + ", ".join(map(repr, able))
+            if able
+            else "no installed exporter can (`calipers plugins --all` lists them; the "
+            "onnx one needs pip install 'calipers[onnx]')"
+        )
+        raise ArtifactError(
+            f"artifact {path}: format {manifest.get('format')!r} (exporter "
+            f"{exporter.name!r}) cannot be quantized: its exporter does not implement "
+            f"quantize; {listed}. Export the model in one of their formats to quantize it"
+        )
+    return exporter.quantize(path, out, **options)

@@ -13,6 +13,10 @@ from calipers.export._outputs import as_inputs, estimator_outputs
 
 #: Parity tolerances used when neither the exporter nor the manifest gives them.
 DEFAULT_TOLERANCE: dict[str, float] = {"rtol": 1e-7, "atol": 1e-12, "min_label_agreement": 1.0}
+#: Optional exporter operations (:attr:`Exporter.capabilities`) -> what each does.
+CAPABILITIES: dict[str, str] = {
+    "quantize": "writes a quantized copy of an artifact (calipers.quantize)",
+}
 
 
 @runtime_checkable
@@ -50,6 +54,22 @@ class Exporter(abc.ABC):
     #: Parity tolerances recorded in the manifest (``rtol``, ``atol``,
     #: ``min_label_agreement``); missing keys come from :data:`DEFAULT_TOLERANCE`.
     tolerance: ClassVar[dict[str, float]] = {}
+    #: Optional operations this exporter implements on its artifacts, from
+    #: :data:`CAPABILITIES` (``"quantize"``: :meth:`quantize`). The host asks
+    #: :meth:`can` before calling one, and names the exporters that can when the
+    #: exporter of an artifact cannot.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def can(cls, capability: str) -> bool:
+        """Return whether this exporter implements the optional operation ``capability``.
+
+        Raises
+        ------
+        ValueError
+            If ``capability`` is not one of :data:`CAPABILITIES`.
+        """
+        return has_capability(cls, capability)
 
     @classmethod
     def handles(cls) -> tuple[str, ...]:
@@ -118,6 +138,43 @@ class Exporter(abc.ABC):
         raise NotImplementedError(
             f"exporter {self.name!r} ({type(self).__name__}) does not implement "
             "load(path, manifest, trusted); its artifacts cannot be opened with calipers.load"
+        )
+
+    def quantize(
+        self, path: pathlib.Path, out: str | pathlib.Path, **options: Any
+    ) -> dict[str, Any]:
+        """Write a quantized copy of the artifact at ``path`` as a new artifact at ``out``.
+
+        Optional capability: an exporter that implements it also lists
+        ``"quantize"`` in :attr:`capabilities`. :func:`calipers.quantize` reads
+        the artifact's manifest (checking every file's hash), finds the exporter
+        that wrote it through the registry and calls this.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            An artifact this exporter wrote (its hashes were checked).
+        out : str or pathlib.Path
+            The new artifact directory; write it with :func:`calipers.export`
+            (``overwrite`` is one of ``options`` when the exporter takes it).
+        **options
+            Exporter-specific options (the ``onnx`` exporter: ``mode``,
+            ``calibration``, ``eval_data``, ``metrics``, ...).
+
+        Returns
+        -------
+        dict
+            A JSON-safe report of what quantization changed (sizes, latency,
+            metrics, ...), as the exporter defines it.
+
+        Raises
+        ------
+        NotImplementedError
+            From this base: the exporter cannot quantize.
+        """
+        raise NotImplementedError(
+            f"exporter {self.name!r} ({type(self).__name__}) does not implement "
+            "quantize(path, out, **options)"
         )
 
     def prepare_inputs(self, sample: Any, names: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -206,3 +263,32 @@ def exporter_for(fmt: str, model: Any = None) -> Exporter:
 def _handles(cls: type) -> tuple[str, ...]:
     handles = getattr(cls, "handles", None)
     return tuple(handles()) if callable(handles) else (cls.name,)
+
+
+def has_capability(cls: Any, capability: str) -> bool:
+    """Whether the exporter class ``cls`` declares ``capability`` and has it callable.
+
+    Works for any exporter class, not only :class:`Exporter` subclasses: one that
+    does not declare :attr:`Exporter.capabilities` has none.
+
+    Raises
+    ------
+    ValueError
+        If ``capability`` is not one of :data:`CAPABILITIES`.
+    """
+    if capability not in CAPABILITIES:
+        raise ValueError(
+            f"unknown exporter capability {capability!r}; expected one of "
+            f"{', '.join(map(repr, CAPABILITIES))}"
+        )
+    declared = getattr(cls, "capabilities", ())
+    if isinstance(declared, str):  # ``capabilities = "quantize"``: one name, not letters
+        declared = (declared,)
+    return capability in declared and callable(getattr(cls, capability, None))
+
+
+def capable_exporters(capability: str) -> list[str]:
+    """Names of the installed exporters that declare ``capability``, in registry order."""
+    from calipers import plugins
+
+    return [cls.name for cls in plugins.classes("exporter") if has_capability(cls, capability)]
