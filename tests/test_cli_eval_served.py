@@ -17,7 +17,6 @@ from calipers.export import version_dir
 pytest.importorskip("uvicorn", reason="calipers serve needs pip install 'calipers[serve]'")
 pytest.importorskip("prometheus_client", reason="calipers serve needs 'calipers[serve]'")
 pytest.importorskip("skops")
-pytest.importorskip("calipers_tfserving")
 sk = pytest.importorskip("sklearn.metrics")
 
 
@@ -187,21 +186,66 @@ def test_labels_only_model(capsys, tmp_path_factory, tmp_path):
     assert "roc_auc" not in got["metrics"]
 
 
-def test_missing_plugin_names_the_extra(capsys, tmp_path, monkeypatch):
+#: ``calipers eval --served`` in a fresh interpreter with every plugin switched off
+#: (CALIPERS_DISABLE_PLUGINS) and the tfserving plugin impossible to import.
+NO_PLUGIN_EVAL = """
+import json, sys
+sys.modules["calipers_tfserving"] = None
+from calipers.cli.main import main
+rc = main(sys.argv[1:])
+print(json.dumps({"rc": rc, "plugin": sorted(
+    m for m, module in sys.modules.items() if m.startswith("calipers_tfserving") and module)}))
+"""
+
+
+def test_served_needs_no_plugin(tmp_path, server, models):
+    """The REST client is the host's: no plugin (and no TensorFlow) is involved."""
+    import os
+    import subprocess
     import sys
 
-    monkeypatch.setitem(sys.modules, "calipers_tfserving._backend", None)
-    monkeypatch.setitem(sys.modules, "calipers_tfserving", None)
+    model, X, y = models["cancer"]
+    path = data_file(tmp_path, X, y)
+    out = tmp_path / "report.json"
+    env = {**os.environ, "CALIPERS_DISABLE_PLUGINS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_PLUGIN_EVAL, "eval", str(path), "--y-true", "label",
+         "--served", server.url, "--model", "cancer", "--metrics", "accuracy,roc_auc",
+         "--format", "json", "-o", str(out)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"rc": 0, "plugin": []}
+    m = json.loads(out.read_text())["metrics"]
+    proba = model.predict_proba(X)[:, 1]
+    assert m["accuracy"] == pytest.approx(sk.accuracy_score(y, (proba >= 0.5).astype(int)))
+    assert m["roc_auc"] == pytest.approx(sk.roc_auc_score(y, proba), abs=1e-6)
+
+
+def test_served_grpc_url_names_the_plugin_client(capsys, tmp_path):
     path = write_csv(tmp_path / "d.csv", {"label": [0, 1], "f0": [0.5, 1.5]})
-    rc, _, err = run_eval(capsys, path, "--y-true", "label", "--served",
-                          "http://127.0.0.1:1", "--model", "m")
-    assert rc == 2 and "pip install 'calipers[tfserving]'" in err
+    rc, out, err = run_eval(capsys, path, "--y-true", "label", "--served",
+                            "grpc://127.0.0.1:8500", "--model", "m")
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert "grpc://127.0.0.1:8500" in err and "calipers_tfserving.Client" in err
+    assert "pip install 'calipers[tfserving]'" in err and "http://host:8501" in err
+
+
+def test_host_client_refuses_grpc_and_leaves_it_to_the_plugin():
+    from calipers.serve.client import Client, eval_predictor
+
+    with pytest.raises(ValueError, match=r"grpc:// URLs need calipers_tfserving\.Client "
+                       r"\(pip install 'calipers\[tfserving\]' plus tensorflow-serving-api\)"):
+        Client("grpc://127.0.0.1:8500", "m")
+    with pytest.raises(ValueError, match="calipers_tfserving.Client"):
+        eval_predictor("grpc://127.0.0.1:8500", "m")
+    with pytest.raises(ValueError, match="url must look like"):
+        Client("ftp://127.0.0.1:8500", "m")
 
 
 def test_eval_without_served_does_not_import_the_client():
-    """Without --served the eval command does not import the client (the plugin
-    manager loads the first-party plugin package for its metrics, which is not ours to
-    change); a whole evaluation never imports TensorFlow."""
+    """Without --served the eval command imports neither the host's REST client nor the
+    plugin (the plugin manager loads the first-party plugin package for its metrics,
+    which is not ours to change); a whole evaluation never imports TensorFlow."""
     import subprocess
     import sys
 
@@ -210,7 +254,8 @@ def test_eval_without_served_does_not_import_the_client():
         "p = argparse.ArgumentParser(); e.add_parser(p.add_subparsers())\n"
         "args = p.parse_args(['eval', '-o', '/dev/null'])\n"
         "assert e._prediction_source(args) is None\n"
-        "print(sorted(m for m in sys.modules if m.startswith('calipers_tfserving')))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('calipers_tfserving')\n"
+        "             or m == 'calipers.serve.client'))\n"
         "assert e.run(args) == 0\n"
         "print(sorted(m for m in sys.modules if m.startswith('tensorflow')))\n"
     )

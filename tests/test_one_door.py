@@ -133,10 +133,7 @@ def test_the_scan_ignores_what_is_not_a_plugin_import(source):
 
 #: Side entrances that exist today, each waiting for its capability (strict: the
 #: entry must go when the import does). Nothing else is allowed, and this must empty.
-KNOWN = {
-    "cli/eval.py": "from calipers_tfserving._backend import eval_predictor: make it a "
-    "capability of the registered tfserving exporter (e.g. a served-model predictor)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _host_params() -> list:

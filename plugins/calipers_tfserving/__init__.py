@@ -11,15 +11,17 @@
   (:class:`SavedModelRunner`), refusing signatures with file-system or Python ops
   unless ``trusted=True``.
 - :class:`Client` speaks TF Serving's REST API (status, metadata, predict in row
-  and columnar form, classify, regress) to TF Serving or ``calipers serve``;
-  ``grpc://host:port`` URLs use gRPC through ``tensorflow-serving-api``.
+  and columnar form, classify, regress) to TF Serving or ``calipers serve``: it is
+  the host's :class:`calipers.serve.client.Client` plus ``grpc://host:port`` URLs,
+  which use gRPC through ``tensorflow-serving-api``.
 - :func:`predict_remote`, :func:`score_remote`, :class:`RemoteModel` and
   :func:`write_predictions` score a served model with calipers metrics or write
   the predictions file ``calipers eval`` reads.
 
 The entry point exists whether or not the ``tfserving`` extra is installed: this
 module imports only numpy and calipers; TensorFlow is imported when a model is
-exported or loaded. The client needs no TensorFlow for REST.
+exported or loaded. The client needs no TensorFlow for REST; it and the remote
+scoring helpers are imported on first use (loading the plugin stays cheap).
 """
 
 from __future__ import annotations
@@ -27,22 +29,25 @@ from __future__ import annotations
 import pathlib
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 import calipers
 from calipers.errors import ArtifactError
 from calipers.export import Exporter
-from calipers_tfserving._backend import (
-    RemoteModel,
-    predict_remote,
-    score_remote,
-    write_predictions,
-)
-from calipers_tfserving._client import Client, ServingError
 from calipers_tfserving._config import CONFIG_NAME, add_model_config, read_models_config
 from calipers_tfserving._export import SIGNATURE, export_for_serving, is_tf_model
+
+if TYPE_CHECKING:
+    from calipers_tfserving._backend import (
+        RemoteModel,
+        predict_remote,
+        score_remote,
+        write_predictions,
+    )
+    from calipers_tfserving._client import Client, ServingError
+    from calipers_tfserving._runner import SavedModelRunner
 
 __all__ = [
     "CONFIG_NAME",
@@ -71,12 +76,31 @@ _GENERATED = re.compile(r"(keras_tensor|input_layer|input)(_\d+)?")
 TF_TOLERANCE: dict[str, float] = {"rtol": 1e-5, "atol": 1e-6, "min_label_agreement": 0.999}
 
 
-def __getattr__(name: str) -> Any:
-    if name == "SavedModelRunner":  # importing it is cheap, but keep the module lazy
-        from calipers_tfserving._runner import SavedModelRunner
+#: Public names imported on first use -> their module (the plugin host loads this
+#: module for the exporter; the client and the remote scoring are not needed then).
+_LAZY = {
+    "SavedModelRunner": "calipers_tfserving._runner",
+    "Client": "calipers_tfserving._client",
+    "ServingError": "calipers_tfserving._client",
+    "RemoteModel": "calipers_tfserving._backend",
+    "predict_remote": "calipers_tfserving._backend",
+    "score_remote": "calipers_tfserving._backend",
+    "write_predictions": "calipers_tfserving._backend",
+}
 
-        return SavedModelRunner
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 class TFServingExporter(Exporter):

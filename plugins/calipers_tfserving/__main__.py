@@ -23,8 +23,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from calipers.serve.client import ServingError
 from calipers_tfserving._backend import predict_remote, write_predictions
-from calipers_tfserving._client import Client, ServingError
+from calipers_tfserving._client import Client
 
 PROG = "python -m calipers_tfserving"
 

@@ -1,6 +1,7 @@
 """Scoring a model served remotely (TF Serving or ``calipers serve``) with calipers metrics.
 
-- :func:`predict_remote` sends a dataset in batches and concatenates the answers.
+- :func:`predict_remote` sends a dataset in batches and concatenates the answers
+  (the host's :func:`calipers.serve.client.predict_remote`, with ``grpc://`` URLs).
 - :class:`RemoteModel` wraps a served classifier/regressor with ``predict`` /
   ``predict_proba`` (scikit-learn style), e.g. for ``calipers.verify``-like checks.
 - :func:`score_remote` streams batches through the server into calipers metrics
@@ -15,50 +16,27 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from calipers_tfserving._client import Client, ServingError
+from calipers.serve import client as rest
+from calipers.serve.client import LABEL_NAMES, PROBA_NAMES, iter_batches, split_outputs
+from calipers_tfserving._client import Client
 
-PROBA_NAMES = ("probabilities", "probs", "scores", "output_probabilities")
-LABEL_NAMES = ("label", "labels", "classes", "prediction", "predictions")
-
-
-def _client(server: Client | str, model: str | None, version: int | None,
-            timeout: float) -> Client:
-    if isinstance(server, Client):
-        if model is not None and model != server.model:
-            raise ValueError(f"the client is for model {server.model!r}, not {model!r}")
-        return server
-    if model is None:
-        raise ValueError("give the model name (model=...) with a URL")
-    return Client(server, model, version, timeout=timeout)
+__all__ = ["LABEL_NAMES", "PROBA_NAMES", "RemoteModel", "predict_remote", "score_remote",
+           "write_predictions"]
 
 
-def _batches(X: Any, batch_size: int) -> Iterator[tuple[int, Any]]:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(X, Mapping):
-        arrays = {k: np.asarray(v) for k, v in X.items()}
-        sizes = {len(v) for v in arrays.values()}
-        if len(sizes) != 1:
-            raise ValueError(f"every input needs the same number of rows, got "
-                             f"{ {k: len(v) for k, v in arrays.items()} }")
-        n = sizes.pop()
-        for start in range(0, n, batch_size):
-            yield start, {k: v[start:start + batch_size] for k, v in arrays.items()}
-        return
-    arr = np.asarray(X)
-    if arr.ndim == 0:
-        raise ValueError("X must have a batch axis (one row per example)")
-    for start in range(0, len(arr), batch_size):
-        yield start, arr[start:start + batch_size]
+def _client(server: rest.Client | str, model: str | None, version: int | None,
+            timeout: float) -> rest.Client:
+    # A URL gets this plugin's client, so grpc:// works here too.
+    return Client.coerce(server, model, version, timeout=timeout)
 
 
 def predict_remote(
-    server: Client | str,
+    server: rest.Client | str,
     X: Any,
     *,
     model: str | None = None,
@@ -69,10 +47,13 @@ def predict_remote(
 ) -> np.ndarray | dict[str, np.ndarray]:
     """Predict ``X`` with a served model, ``batch_size`` rows per request.
 
+    :func:`calipers.serve.client.predict_remote`, with URLs opened by this
+    plugin's :class:`Client` (so ``grpc://`` URLs work too).
+
     Parameters
     ----------
     server : Client or str
-        A :class:`Client`, or the server URL (then ``model`` is required).
+        A client, or the server URL (then ``model`` is required).
     X : array-like or dict
         The inputs (a dict ``{input: batch}`` for several inputs).
     model, version : optional
@@ -89,31 +70,8 @@ def predict_remote(
     numpy.ndarray or dict[str, numpy.ndarray]
         As :meth:`Client.predict`, over all rows.
     """
-    client = _client(server, model, version, timeout)
-    parts: list[Any] = []
-    for _, batch in _batches(X, batch_size):
-        parts.append(client.predict(batch, columnar=columnar))
-    if not parts:
-        raise ValueError("X has no rows")
-    if isinstance(parts[0], dict):
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return np.concatenate(parts)
-
-
-def _split(outputs: np.ndarray | Mapping[str, np.ndarray]
-           ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(labels, probabilities) from a served model's outputs, either may be None."""
-    if not isinstance(outputs, Mapping):
-        arr = np.asarray(outputs)
-        if arr.dtype.kind == "f" and arr.ndim == 2 and arr.shape[1] > 1:
-            return None, arr
-        return arr, None
-    proba = next((np.asarray(outputs[n]) for n in PROBA_NAMES if n in outputs), None)
-    labels = next((np.asarray(outputs[n]) for n in LABEL_NAMES if n in outputs), None)
-    if proba is None and labels is None:
-        raise ValueError(f"cannot tell labels or probabilities among the outputs "
-                         f"{sorted(outputs)}; expected one of {LABEL_NAMES + PROBA_NAMES}")
-    return labels, proba
+    return rest.predict_remote(_client(server, model, version, timeout), X, model=model,
+                                batch_size=batch_size, columnar=columnar)
 
 
 class RemoteModel:
@@ -122,7 +80,7 @@ class RemoteModel:
     Parameters
     ----------
     client : Client
-        The model's client.
+        The model's client (this plugin's or :class:`calipers.serve.client.Client`).
     classes : sequence, optional
         Class labels by probability column (maps arg-maxed probabilities to
         labels when the model has no label output).
@@ -130,14 +88,14 @@ class RemoteModel:
         Rows per request.
     """
 
-    def __init__(self, client: Client, *, classes: Sequence[Any] | None = None,
+    def __init__(self, client: rest.Client, *, classes: Sequence[Any] | None = None,
                  batch_size: int = 256) -> None:
         self.client = client
         self.classes_ = None if classes is None else np.asarray(classes)
         self.batch_size = batch_size
 
     def _run(self, X: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
-        return _split(predict_remote(self.client, X, batch_size=self.batch_size))
+        return split_outputs(predict_remote(self.client, X, batch_size=self.batch_size))
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels (classifiers) or values (regressors) for ``X``."""
@@ -156,7 +114,7 @@ class RemoteModel:
 
 
 def score_remote(
-    server: Client | str,
+    server: rest.Client | str,
     X: Any,
     y_true: Any,
     *,
@@ -204,8 +162,8 @@ def score_remote(
     built: dict[str, Any] | None = None
     index: dict[Any, int] = {}
     n = 0
-    for start, batch in _batches(X, batch_size):
-        labels, proba = _split(client.predict(batch))
+    for start, batch in iter_batches(X, batch_size):
+        labels, proba = split_outputs(client.predict(batch))
         truth = y_true[start:start + len(proba if proba is not None else labels)]
         if built is None:
             if classes is None:
@@ -260,7 +218,7 @@ def write_predictions(path: str | os.PathLike, y_true: Any,
     class. Then ``calipers eval PATH --y-true y_true --y-score y_score`` (or
     ``--y-pred y_pred``) reports the metrics.
     """
-    labels, proba = _split(outputs)
+    labels, proba = split_outputs(outputs)
     y_true = np.asarray(y_true)
     n = len(y_true)
     columns: dict[str, np.ndarray] = {"y_true": y_true}
@@ -281,38 +239,3 @@ def write_predictions(path: str | os.PathLike, y_true: Any,
         writer.writerow(list(columns))
         for row in zip(*(c.tolist() for c in columns.values()), strict=True):
             writer.writerow([repr(v) if isinstance(v, float) else v for v in row])
-
-
-def eval_predictor(url: str, model: str, version: int | None = None, *,
-                   batch_size: int = 256, timeout: float = 30.0
-                   ) -> Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]:
-    """The ``calipers eval --served`` hook: features -> (labels, probabilities).
-
-    Parameters
-    ----------
-    url, model, version
-        The server (TF Serving or ``calipers serve``) and the model to ask.
-    batch_size : int, default 256
-        Rows per ``:predict`` request (row format).
-    timeout : float, default 30
-        Seconds per request.
-
-    Returns
-    -------
-    callable
-        ``predict(X) -> (labels or None, probabilities or None)``, recognised by
-        :data:`LABEL_NAMES` / :data:`PROBA_NAMES`. A request the server refuses
-        raises ``ValueError`` naming the URL, the model and the server's message.
-    """
-    client = Client(url, model, version, timeout=timeout)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-    def predict(X: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        try:
-            return _split(predict_remote(client, X, batch_size=batch_size))
-        except ServingError as exc:
-            raise ValueError(f"the model server at {url} answered for model {model!r}: "
-                             f"{exc}") from None
-
-    return predict

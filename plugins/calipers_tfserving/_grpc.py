@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from calipers_tfserving._client import ServingError
+from calipers.serve.client import ServingError
 
 #: gRPC status code name -> the HTTP status TF Serving's REST API uses for it.
 GRPC_HTTP = {"OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400,

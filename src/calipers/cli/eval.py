@@ -127,7 +127,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "needs --model): FILE holds the labels and the features, sent batch by batch to "
         ":predict; its labels/probabilities replace --y-pred/--y-score (probability "
         "columns in class order: the sorted labels, or --labels) "
-        "(needs pip install 'calipers[tfserving]')",
+        "(REST, no extra needed; gRPC URLs need calipers_tfserving.Client)",
     )
     cols.add_argument("--sample-weight", metavar="COL", help="sample weights")
     served = p.add_argument_group("served model (with --served)")
@@ -333,15 +333,9 @@ def _prediction_source(args: argparse.Namespace) -> PredictionSource | None:
         return None
     if not getattr(args, "model", None):
         raise ValueError("--served needs --model NAME (the served model's name)")
-    try:
-        # The client module only: no TensorFlow is needed to talk REST.
-        from calipers_tfserving._backend import eval_predictor
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("calipers_tfserving"):
-            raise
-        raise ImportError(
-            "--served needs the tfserving plugin: pip install 'calipers[tfserving]'"
-        ) from None
+    # The host's REST client (no plugin, no TensorFlow): imported only with --served.
+    from calipers.serve.client import eval_predictor
+
     predict = eval_predictor(url, args.model, args.version,
                              batch_size=args.served_batch_size)
     version = "" if args.version is None else f" version {args.version}"
