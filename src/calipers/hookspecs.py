@@ -91,6 +91,9 @@ def register_metric() -> Iterable[type[Metric]]:
     ``merge(self, *others)`` (``state_dict`` / ``load_state_dict`` then raise
     ``TypeError`` until overridden as well).
 
+    Optional ``inputs``: ``"labels"`` (the default) or ``"scores"``, what ``update``'s
+    second argument is; ``calipers eval`` passes ``--y-pred`` or the score column.
+
     The contract the host does not check at load (:func:`calipers.testing.check_metric`
     does): a state that merges exactly, i.e. updating separate instances on any
     split of the data and merging them gives the same ``compute()`` as one instance

@@ -22,10 +22,15 @@ With a :class:`PredictionSource` (``calipers eval DATA --served URL --model NAME
 the predictions come from a model: each batch's feature columns go to it, and its
 labels or probabilities stand in for the ``y_pred`` / ``y_score`` columns.
 
+Metrics other than the confusion metrics, plugins' included, are routed by their
+class's ``inputs`` attribute: ``"labels"`` metrics are updated with the ``--y-pred``
+column, ``"scores"`` metrics with the score column.
+
 Modules: ``_labels`` (label kinds, parsing, codes), ``_plan`` (task and classes),
-``_run`` (the batch loop), ``_served`` (predictions from a model), ``_scores``
-(score metrics, pictures, bootstrap), ``_report`` (:class:`EvalReport` and its
-formats). pyarrow, tqdm and the metrics are imported only when an evaluation runs.
+``_run`` (the batch loop), ``_served`` (predictions from a model), ``_inputs`` (which
+column each metric is updated with), ``_scores`` (score metrics, pictures,
+bootstrap), ``_report`` (:class:`EvalReport` and its formats). pyarrow, tqdm and
+the metrics are imported only when an evaluation runs.
 """
 
 from calipers.evaluate._plan import MAX_CLASSES, TASKS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,10 +91,16 @@ class EvalReport:
 def _json_value(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return [_json_value(v) for v in value] if value.ndim else _json_value(value.item())
+    if isinstance(value, Mapping):  # e.g. a plugin metric's dict of values
+        return {str(python_value(k)): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
     value = python_value(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return value
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)  # any other object a plugin metric returns: its text
 
 
 def format_table(report: EvalReport) -> str:
@@ -131,20 +137,21 @@ def format_table(report: EvalReport) -> str:
     matrices = []
     boot = bool(report.intervals)
     for key, value in report.metrics.items():
-        arr = np.asarray(value)
-        if key.startswith("confusion_matrix") and arr.ndim >= 2:
-            matrices.append((key, arr))
+        if key.startswith("confusion_matrix") and np.ndim(value) >= 2:
+            matrices.append((key, np.asarray(value)))
             continue
-        labels = [""] if arr.ndim == 0 else (
-            names if len(names) == arr.size else [str(i) for i in range(arr.size)])
         lows = highs = None
         if key in report.intervals:
             lows = np.asarray(report.intervals[key][0], dtype=float).ravel()
             highs = np.asarray(report.intervals[key][1], dtype=float).ravel()
-        for i, (lab, v) in enumerate(zip(labels, arr.ravel(), strict=True)):
-            row: tuple[str, ...] = (key, lab, _fmt(float(v)))
+        cells = _value_cells(value, names)
+        if lows is not None and len(lows) != len(cells):
+            lows = highs = None
+        for i, (lab, text) in enumerate(cells):
+            row: tuple[str, ...] = (key, lab, text)
             if boot:
-                row += ("", "") if lows is None else (_fmt(lows[i]), _fmt(highs[i]))
+                row += ("", "") if lows is None or highs is None else (
+                    _fmt(lows[i]), _fmt(highs[i]))
             rows.append(row)
     if rows:
         per_class = any(r[1] for r in rows)
@@ -178,6 +185,26 @@ def format_table(report: EvalReport) -> str:
         lines.append("plots written:")
         lines.extend(f"  {p}" for p in report.plots)
     return "\n".join(lines) + "\n"
+
+
+def _value_cells(value: Any, names: list[str]) -> list[tuple[str, str]]:
+    """A metric value as table cells ``(label, text)``: one for a number, one per entry
+    of an array (labelled by class where the sizes match, else by index) or of a dict
+    (labelled by key); anything else as its text."""
+    if isinstance(value, Mapping):
+        cells = []
+        for k, v in value.items():
+            sub = _value_cells(v, [])
+            cells += [(f"{k}[{lab}]" if lab else str(k), text) for lab, text in sub]
+        return cells
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return [("", str(value))]
+    if arr.ndim == 0:
+        return [("", _fmt(float(arr)))]
+    labels = names if len(names) == arr.size else [str(i) for i in range(arr.size)]
+    return [(lab, _fmt(float(v))) for lab, v in zip(labels, arr.ravel(), strict=True)]
 
 
 def _names_preview(names: Sequence[Any], n: int = 12) -> str:

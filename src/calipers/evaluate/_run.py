@@ -93,10 +93,12 @@ def evaluate(args: argparse.Namespace, source: PredictionSource | None = None) -
     score_col = score_column(args, plan, path, defaulted)
     from calipers.metrics import DEFAULT_METRICS
 
-    confusion_names, score_names = split_metric_names(
-        args.metrics, DEFAULT_METRICS[plan.task], score_col)
+    routes = split_metric_names(args.metrics, DEFAULT_METRICS[plan.task], score_col,
+                                has_labels=plan.pred_cols is not None)
+    confusion_names = routes.confusion
     suite = _build_suite(args, plan, confusion_names or ["confusion_matrix"])
-    extras = ScoreExtras.build(score_names, score_col, bool(plot_dir), keep=bool(n_boot))
+    extras = ScoreExtras.build(routes.scores, score_col, bool(plot_dir), keep=bool(n_boot),
+                               labels=routes.labels, weighted=bool(args.sample_weight))
     if score_col is not None and score_col not in columns:
         columns.append(score_col)
         score_cols = [*score_cols, score_col]
@@ -121,8 +123,7 @@ def evaluate(args: argparse.Namespace, source: PredictionSource | None = None) -
         n += len(y_true)
     if n == 0:
         raise ValueError(f"{shown} has no data rows")
-    values = suite.compute() if confusion_names else {}
-    values.update(extras.values())
+    values = routes.ordered(suite.compute() if confusion_names else {}, extras.values())
     average = args.average or ("binary" if plan.task == "binary" else "macro")
     columns_used: dict[str, Any] = {"y_true": _one_or_list(args.y_true)}
     if args.y_pred is not None:

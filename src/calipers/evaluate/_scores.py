@@ -12,12 +12,20 @@ keeps the label (and score) columns in memory and adds percentile intervals from
 from __future__ import annotations
 
 import argparse
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from calipers.evaluate._inputs import (
+    split_metric_names,
+    takes_weights,
+    update_metric,
+    warn_unweighted,
+)
 from calipers.evaluate._plan import Plan
 
 __all__ = ["SCORE_DEFAULTS", "ScoreExtras", "score_column", "split_metric_names"]
@@ -55,47 +63,10 @@ def score_column(args: argparse.Namespace, plan: Plan, path: Path,
     return None
 
 
-def split_metric_names(names: list[str] | None, defaults: list[str],
-                       score_col: str | None) -> tuple[list[str], list[str]]:
-    """Split metric names into confusion metrics (one shared Suite) and score metrics.
-
-    Parameters
-    ----------
-    names : list of str, optional
-        ``--metrics``; ``None`` for the task's defaults (plus :data:`SCORE_DEFAULTS`
-        when there is a score column).
-    defaults : list of str
-        The task's default confusion metrics.
-    score_col : str, optional
-        The score column, if any.
-
-    Raises
-    ------
-    ValueError
-        For a score metric without a score column.
-    """
-    from calipers.metrics import ConfusionMetric
-    from calipers.plugins import get
-
-    if names is None:
-        return list(defaults), list(SCORE_DEFAULTS) if score_col else []
-    confusion, scores = [], []
-    for name in names:
-        cls = get("metric", name)
-        if isinstance(cls, type) and issubclass(cls, ConfusionMetric):
-            confusion.append(name)
-        elif score_col is None:
-            raise ValueError(
-                f"metric {name!r} needs scores: give a binary score column with --y-score"
-            )
-        else:
-            scores.append(name)
-    return confusion, scores
-
-
 @dataclass
 class ScoreExtras:
-    """Score metrics, curve metrics and (for ``--bootstrap``) the data kept in memory.
+    """The metrics outside the confusion Suite, curve metrics and (for ``--bootstrap``)
+    the data kept in memory.
 
     Attributes
     ----------
@@ -105,6 +76,11 @@ class ScoreExtras:
         ``"roc"`` / ``"pr"`` to the streaming curve metrics (with ``--plot``).
     keep : bool
         Whether to keep every batch for the bootstrap.
+    labels : dict
+        Name to metric updated with the predicted labels (plugin metrics whose
+        ``inputs`` is ``"labels"``; see :mod:`calipers.evaluate._inputs`).
+    unweighted : set of str
+        Names of the metrics whose ``update`` takes no ``sample_weight``.
     """
 
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -112,16 +88,42 @@ class ScoreExtras:
     keep: bool = False
     batches: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]] = (
         field(default_factory=list))
+    labels: dict[str, Any] = field(default_factory=dict)
+    unweighted: set[str] = field(default_factory=set)
 
     @classmethod
-    def build(cls, names: list[str], score_col: str | None, plot: bool,
-              keep: bool) -> ScoreExtras:
-        """Make the score and curve metrics (binary task)."""
+    def build(cls, names: list[str], score_col: str | None, plot: bool, keep: bool,
+              labels: Sequence[str] = (), weighted: bool = False) -> ScoreExtras:
+        """Make the score, labels and curve metrics.
+
+        Parameters
+        ----------
+        names : list of str
+            Metrics updated with the score column.
+        score_col : str, optional
+            The binary score column (the curves need one).
+        plot : bool
+            Whether to make the ROC and precision-recall curve metrics.
+        keep : bool
+            Whether to keep every batch (for the bootstrap).
+        labels : sequence of str
+            Metrics updated with the predicted labels.
+        weighted : bool
+            Whether there are sample weights: a metric whose ``update`` takes none
+            gets a warning and is updated without them.
+        """
         from calipers.metrics import metric
 
         extras = cls(keep=keep)
+        for name in labels:
+            extras.labels[name] = metric(name)
         for name in names:
             extras.metrics[name] = metric(name)
+        if weighted:
+            for name, m in (*extras.labels.items(), *extras.metrics.items()):
+                if not takes_weights(m):
+                    extras.unweighted.add(name)
+                    warn_unweighted(name)
         if plot and score_col is not None:
             extras.curves = {"roc": metric("roc_curve"), "pr": metric("pr_curve")}
         return extras
@@ -129,15 +131,19 @@ class ScoreExtras:
     def update(self, y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray | None,
                weight: np.ndarray | None) -> None:
         """Add one batch (codes, predictions or thresholded scores, scores, weights)."""
+        for name, m in self.labels.items():
+            update_metric(m, y_true, y_pred, None if name in self.unweighted else weight)
         if scores is not None:
-            for m in (*self.metrics.values(), *self.curves.values()):
-                m.update(y_true, scores, weight)
+            for name, m in self.metrics.items():
+                update_metric(m, y_true, scores, None if name in self.unweighted else weight)
+            for m in self.curves.values():
+                update_metric(m, y_true, scores, weight)
         if self.keep:
             self.batches.append((y_true, y_pred, scores, weight))
 
     def values(self) -> dict[str, Any]:
-        """The score metrics' values, by name."""
-        return {name: m.compute() for name, m in self.metrics.items()}
+        """The labels and score metrics' values, by name."""
+        return {name: m.compute() for name, m in (*self.labels.items(), *self.metrics.items())}
 
     def data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Every kept batch, concatenated: (y_true, y_pred, scores, weights)."""
@@ -157,7 +163,7 @@ def bootstrap_intervals(confusion: list[tuple[str, Any]], extras: ScoreExtras, n
     confusion : list of (str, ConfusionMetric)
         The reported confusion metrics by key (their options are used).
     extras : ScoreExtras
-        The score metrics and the kept data.
+        The labels and score metrics and the kept data.
     n, seed, confidence
         Passed to :func:`calipers.metrics.bootstrap`; the same seed for every metric,
         so the confusion metrics share their replicates.
@@ -165,7 +171,9 @@ def bootstrap_intervals(confusion: list[tuple[str, Any]], extras: ScoreExtras, n
     Returns
     -------
     dict
-        Metric key to ``(low, high)`` (arrays for per-class values).
+        Metric key to ``(low, high)`` (arrays for per-class values). A labels or
+        score metric that cannot be bootstrapped (its value is not numbers, or it
+        cannot be copied empty) has no interval, with a warning saying why.
     """
     from calipers.metrics._bootstrap import bootstrap
 
@@ -178,9 +186,16 @@ def bootstrap_intervals(confusion: list[tuple[str, Any]], extras: ScoreExtras, n
             continue
         r = bootstrap(m, t, p, w, n=n, seed=seed, confidence=confidence)
         out[key] = (r.low, r.high)
-    for key, m in extras.metrics.items():
-        r = bootstrap(m, t, s, w, n=n, seed=seed, confidence=confidence)
-        out[key] = (r.low, r.high)
+    for metrics, x in ((extras.labels, p), (extras.metrics, s)):
+        for key, m in metrics.items():
+            try:
+                r = bootstrap(m, t, x, None if key in extras.unweighted else w, n=n,
+                              seed=seed, confidence=confidence)
+            except TypeError as exc:
+                warnings.warn(f"no bootstrap interval for metric {key!r}: {exc}",
+                              UserWarning, stacklevel=2)
+                continue
+            out[key] = (r.low, r.high)
     return out
 
 

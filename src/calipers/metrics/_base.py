@@ -156,6 +156,10 @@ class Metric(Locked, abc.ABC):
 
     Any derived method can still be overridden.
 
+    :attr:`inputs` says what :meth:`update`'s second argument is: ``"labels"`` (the
+    default: predicted labels) or ``"scores"`` (scores or probabilities);
+    ``calipers eval`` passes the ``--y-pred`` column or the score column accordingly.
+
     The state must merge exactly: for any split of the data into batches, updating
     separate instances and merging them gives the same :meth:`compute` as one
     instance updated with all of it. :func:`calipers.testing.check_metric` checks it.
@@ -200,6 +204,8 @@ class Metric(Locked, abc.ABC):
 
     #: Registry name, e.g. ``"f1"``.
     name: ClassVar[str] = ""
+    #: What :meth:`update`'s second argument is: ``"labels"`` or ``"scores"``.
+    inputs: ClassVar[str] = "labels"
     #: Methods that read the state and return values: wrapped at class creation so
     #: that a native backend's device state is folded in and the value converted.
     _native_results: ClassVar[tuple[str, ...]] = ("compute",)

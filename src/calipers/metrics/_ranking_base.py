@@ -74,6 +74,7 @@ class ScoreMetric(OptionsMetric):
     """
 
     name: ClassVar[str] = ""
+    inputs: ClassVar[str] = "scores"
     tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass", "multilabel")
     #: Averages for multiclass / multilabel tasks ('samples' is multilabel-only).
     averages: ClassVar[tuple[str, ...]] = ("micro", "macro", "weighted", "samples", "none")

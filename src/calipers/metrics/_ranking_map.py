@@ -102,6 +102,7 @@ class MeanAveragePrecision(OptionsMetric):
     """
 
     name = "map"
+    inputs = "scores"
 
     def __init__(self, *, empty_query: str = "zero") -> None:
         super().__init__()

@@ -35,6 +35,7 @@ class SumMetric(OptionsMetric):
     """
 
     name: ClassVar[str] = ""
+    inputs: ClassVar[str] = "scores"
     fields: ClassVar[tuple[str, ...]] = ()
     #: Merge rule of the fields that are not sums.
     field_merges: ClassVar[dict[str, str]] = {}

@@ -56,6 +56,9 @@ class $cls(Metric):
     """
 
     name = "$name"
+    # What `calipers eval` passes as the second argument of update: the score column
+    # ("labels", the default, would pass the predicted labels).
+    inputs = "scores"
 
     def __init__(self) -> None:
         super().__init__()
