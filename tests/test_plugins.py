@@ -757,3 +757,80 @@ def test_api_only_plugin_is_reported_as_complete():
     assert info.status == "ok"
     assert info.reason.startswith("API only: calipers_sklearn.SearchCV")
     assert "provides nothing" not in info.reason
+
+
+def test_registered_puts_a_class_under_its_name_for_the_block_only():
+    class Scoped(Metric):
+        name = "scoped_count"
+
+        def __init__(self):
+            super().__init__()
+            self.add_state("n", 0, merge="sum")
+
+        def update(self, y_true, y_pred, sample_weight=None):
+            self.n += len(y_true)
+
+        def compute(self):
+            return self.n
+
+    class ShadowNumpy(NumpyBackend):
+        name = "numpy"
+
+    metrics_before = plugins.names("metric")
+    with plugins.registered("metric", Scoped) as cls:
+        assert cls is Scoped
+        assert plugins.get("metric", "scoped_count") is Scoped
+        assert plugins.names("metric") == sorted([*metrics_before, "scoped_count"])
+        assert plugins.classes("metric")[-1] is Scoped
+        seen = []  # process-wide: other threads see the class too
+        thread = threading.Thread(target=lambda: seen.append(plugins.get("metric",
+                                                                         "scoped_count")))
+        thread.start()
+        thread.join()
+        assert seen == [Scoped]
+    assert plugins.names("metric") == metrics_before
+    with pytest.raises(ValueError, match="unknown metric 'scoped_count'"):
+        plugins.get("metric", "scoped_count")
+
+    # an installed class of that name is replaced inside the block only, exceptions too
+    with pytest.raises(KeyError, match="inside"), plugins.registered("backend", ShadowNumpy):
+        assert plugins.get("backend", "numpy") is ShadowNumpy
+        assert NumpyBackend not in plugins.classes("backend")
+        raise KeyError("inside")
+    assert plugins.get("backend", "numpy") is NumpyBackend
+    assert NumpyBackend in plugins.classes("backend")
+
+    # a class already registered under its name: the registry is left as it is
+    with plugins.registered("backend", NumpyBackend):
+        assert plugins.get("backend", "numpy") is NumpyBackend
+    assert plugins.get("backend", "numpy") is NumpyBackend
+
+    # nested blocks unwind in order
+    with plugins.registered("backend", ShadowNumpy), plugins.registered("metric", Scoped):
+        assert plugins.get("backend", "numpy") is ShadowNumpy
+        assert plugins.get("metric", "scoped_count") is Scoped
+    assert plugins.get("backend", "numpy") is NumpyBackend
+    assert "scoped_count" not in plugins.names("metric")
+
+    # reload() inside the block wins: the freshly loaded registry is kept on exit
+    with plugins.registered("metric", Scoped):
+        plugins.reload()
+        assert "scoped_count" not in plugins.names("metric")
+        reloaded = plugins.get_manager()
+    assert plugins.get_manager() is reloaded
+    assert "scoped_count" not in plugins.names("metric")
+
+    # what the host would refuse is refused with its reason; nothing changes
+    class Nameless(Metric):
+        def update(self, y_true, y_pred, sample_weight=None):
+            pass
+
+        def compute(self):
+            return 0
+
+    with pytest.raises(TypeError, match="name"), plugins.registered("metric", Nameless):
+        pytest.fail("the block must not run")
+    with pytest.raises(ValueError, match="unknown plugin kind 'metrics'"), \
+            plugins.registered("metrics", Scoped):
+        pytest.fail("the block must not run")
+    assert plugins.names("metric") == metrics_before

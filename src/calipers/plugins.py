@@ -31,6 +31,10 @@ CALIPERS_DISABLE_PLUGINS
     skips every external one: the way to rule out a broken third-party install.
     Read when plugins are (re)loaded.
 
+A class no plugin provides (one being written, or a variant of an installed one)
+can be put under its name for the duration of a ``with`` block by
+:func:`registered`, e.g. to run :mod:`calipers.testing` on it before publishing.
+
 Examples
 --------
 >>> from calipers import plugins
@@ -42,15 +46,17 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import threading
+from collections.abc import Iterator
 
 import pluggy
 
 from calipers._manager import DISABLE_ENV, STATUSES, Host, PluginInfo, load
 from calipers._registry import KINDS as _HOOKS
-from calipers._registry import check_kind
+from calipers._registry import InvalidContribution, Registry, check_kind, validate_result
 
 __all__ = [
     "DISABLE_ENV",
@@ -63,6 +69,7 @@ __all__ = [
     "get_manager",
     "list_plugins",
     "names",
+    "registered",
     "reload",
 ]
 
@@ -72,6 +79,8 @@ KINDS: tuple[str, ...] = tuple(_HOOKS)
 _lock = threading.RLock()
 _host: Host | None = None
 _loading_thread: int | None = None
+#: Held for the whole of a registered() block: blocks in different threads take turns.
+_scope_lock = threading.RLock()
 
 
 def _get_host() -> Host:
@@ -196,3 +205,89 @@ def reload() -> None:
     with _lock:
         _host = None
         importlib.invalidate_caches()
+
+
+@contextlib.contextmanager
+def registered(kind: str, cls: type) -> Iterator[type]:
+    """Make ``cls`` the class of ``kind`` registered under ``cls.name`` inside the block.
+
+    While the block runs, :func:`get`, :func:`names` and :func:`classes` (and all
+    that is built on them, such as ``calipers.load`` finding an artifact's exporter
+    by the name in its manifest) see ``cls`` under ``cls.name``: added if no plugin
+    provides that name, replacing the installed class (or a conflict over the name)
+    otherwise. On exit, by exception too, the registry seen before the block is put
+    back. Nothing registered is modified: the block works on a copy of the registry
+    of ``kind``. If ``cls`` is already the class registered under its name, the
+    block runs with the registry as it is.
+
+    Parameters
+    ----------
+    kind : {"metric", "searcher", "exporter", "backend"}
+        Which registry to put ``cls`` in.
+    cls : type
+        A class passing the checks the host makes on what a plugin's hook returns
+        for ``kind`` (a ``name``, the required methods, not abstract).
+
+    Yields
+    ------
+    type
+        ``cls``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown.
+    TypeError
+        If the host would refuse to register ``cls``; the message says why.
+
+    Notes
+    -----
+    Not thread-local: the registry is the process's, so other threads using
+    :mod:`calipers.plugins` while the block runs see ``cls`` too. Blocks in
+    different threads run one after another (a second one waits for the first to
+    end), so never wait inside a block for another thread that enters one. Worker
+    processes load their plugins afresh and do not see ``cls``. A :func:`reload`
+    inside the block ends it early: the reloaded registry is kept on exit.
+
+    Examples
+    --------
+    >>> from calipers.backends import NumpyBackend
+    >>> class TracingNumpy(NumpyBackend):
+    ...     name = "numpy"
+    >>> with registered("backend", TracingNumpy):
+    ...     get("backend", "numpy") is TracingNumpy
+    True
+    >>> get("backend", "numpy") is NumpyBackend
+    True
+    """
+    global _host
+    check_kind(kind)
+    try:
+        validate_result(kind, [cls])
+    except InvalidContribution as exc:
+        raise TypeError(str(exc)) from None
+    name = cls.name  # type: ignore[attr-defined]  # validate_result checked it
+    with _scope_lock:
+        host = _get_host()
+        registry = host.registries[kind]
+        if registry.classes.get(name) is cls:
+            yield cls
+            return
+        scoped = Registry(
+            kind,
+            classes={**{k: v for k, v in registry.classes.items() if k != name}, name: cls},
+            providers={**registry.providers,
+                       name: f"calipers.plugins.registered ({cls.__module__}."
+                             f"{cls.__qualname__})"},
+            conflicts={k: v for k, v in registry.conflicts.items() if k != name},
+            hint=registry.hint,
+        )
+        swapped = dataclasses.replace(host, registries={**host.registries, kind: scoped})
+        with _lock:
+            _host = swapped
+        try:
+            yield cls
+        finally:
+            with _lock:
+                if _host is swapped:  # not if reload() ran meanwhile
+                    _host = host

@@ -15,17 +15,28 @@ check on one object, or let pytest show one test per (object, check)::
 Every check is a named function; a failure is a :class:`CheckFailure` whose message
 names the rule, what happened and how to fix it.
 
-- :func:`check_metric` (:func:`metric_checks`): exact merges over random splits
-  (empty and one-row batches included), merge order, pickle / copy / state_dict round
-  trips (also across processes), a failed update leaves the state unchanged, reset,
-  concurrent merges, dask partitions (when dask is installed).
-- :func:`check_searcher` (:func:`searcher_checks`): seeded reproducibility, every
-  proposal inside the space, stored studies and resume, the same trials for any
-  ``n_jobs`` at a fixed batch size.
-- :func:`check_exporter` (:func:`exporter_checks`): export / load / verify parity, a
-  complete manifest, tampering refused, no overwrite.
-- :func:`check_backend` (:func:`backend_checks`): numpy round trips, partitioned and
-  native update semantics.
+- :func:`check_metric` (:func:`metric_checks`): ``check_merge_exact`` (merges over
+  random splits, empty and one-row batches included, equal one update),
+  ``check_merge_order``, ``check_pickle_roundtrip``, ``check_copy_independent``,
+  ``check_state_dict_roundtrip`` (when the metric has a state_dict),
+  ``check_across_processes``, ``check_failed_update_unchanged``, ``check_reset``,
+  ``check_concurrent_merges``, ``check_dask_partitions`` (when dask is installed).
+- :func:`check_searcher` (:func:`searcher_checks`): ``check_seed_reproducible``,
+  ``check_proposals_in_space``, ``check_stored_study_resume``,
+  ``check_n_jobs_same_trials`` (the same trials for any ``n_jobs`` at a fixed batch
+  size).
+- :func:`check_exporter` (:func:`exporter_checks`): ``check_exporter_class``,
+  ``check_export_load_parity``, ``check_manifest_complete``, ``check_runner_stable``,
+  ``check_parity_detects_drift``, ``check_artifact_self_contained``,
+  ``check_tampering_refused``, ``check_no_overwrite``,
+  ``check_unsupported_model_refused``.
+- :func:`check_backend` (:func:`backend_checks`): ``check_capabilities_implemented``,
+  ``check_accepts_own_arrays``, ``check_numpy_round_trip``,
+  ``check_accepts_only_own_types``; for a partitioned backend
+  ``check_partitioned_update_matches_memory`` and
+  ``check_partitioned_failure_leaves_metric_unchanged``; for a native one
+  ``check_native_update_matches_numpy`` and
+  ``check_native_failure_leaves_state_unchanged``.
 """
 
 from __future__ import annotations

@@ -11,16 +11,21 @@ sees comes from the searcher.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
-import numbers
 import tempfile
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 from calipers.testing._common import Check, fail, run_all
+from calipers.testing._searcher_setup import _ask, _Setup, _tell
+from calipers.testing._searcher_space import (
+    _canonical,
+    default_space,
+    grid_space,
+    proposal_problem,
+)
 
 __all__ = ["check_searcher", "default_space", "grid_space", "searcher_checks"]
 
@@ -29,38 +34,6 @@ _NEVER_SEEDED = (
     "number) or self.rng), never from numpy's or random's module-level functions or an "
     "unseeded np.random.default_rng()"
 )
-
-
-def default_space() -> Any:
-    """The checks' default space: a categorical parent, a log Float and a stepped Int
-    conditional on it, a log Int conditional on that Int, an unconditional Float and
-    stepped Int, and a categorical whose choices ``False``, ``True``, ``0``, ``None``
-    must come back exactly (``True`` is not ``1``)."""
-    from calipers.search import Categorical, Float, Int, SearchSpace
-
-    return SearchSpace({
-        "model": Categorical(["linear", "tree", "none"]),
-        "alpha": Float(1e-4, 10.0, log=True, condition=("model", ["linear"])),
-        "depth": Int(2, 12, step=2, condition=("model", ["tree"])),
-        "leaves": Int(1, 64, log=True, condition=("depth", [8, 10, 12])),
-        "shift": Float(-1.0, 1.0),
-        "batch": Int(16, 64, step=16),
-        "flag": Categorical([False, True, 0, None]),
-    })
-
-
-def grid_space() -> Any:
-    """:func:`default_space` without Floats (for searchers that need a finite grid)."""
-    from calipers.search import Categorical, Int, SearchSpace
-
-    return SearchSpace({
-        "model": Categorical(["linear", "tree", "none"]),
-        "alpha": Int(1, 8, log=True, condition=("model", ["linear"])),
-        "depth": Int(2, 12, step=2, condition=("model", ["tree"])),
-        "leaves": Int(1, 4, log=True, condition=("depth", [8, 10, 12])),
-        "batch": Int(16, 64, step=16),
-        "flag": Categorical([False, True, 0, None]),
-    })
 
 
 # -- the objective (module level: worker processes import it by name) -----------------
@@ -82,161 +55,6 @@ def _objective_failing_1(trial: Any) -> float:
     if trial.number == 1:
         raise PlannedFailure("trial 1 fails on purpose (the check's planned failure)")
     return objective_value(trial)
-
-
-def _canonical(params: Any) -> str:
-    """Text that tells apart what ``==`` confuses (``True`` and ``1``, ``1`` and ``1.0``)."""
-    return json.dumps(params, sort_keys=True, default=repr)
-
-
-# -- setup ---------------------------------------------------------------------------------
-class _Setup:
-    """The searcher class and options shared by one object's checks (built lazily, so
-    that collecting the checks never constructs a searcher)."""
-
-    def __init__(self, searcher: Any, space: Any, options: Mapping[str, Any] | None,
-                 seed: int, n_trials: int, batch_size: int, n_jobs: int,
-                 extra_params: Collection[str], uses_seed: bool | None) -> None:
-        from calipers import plugins
-
-        if isinstance(searcher, str):
-            self.cls: Any = plugins.get("searcher", searcher)
-        elif inspect.isclass(searcher):
-            self.cls = searcher
-        else:
-            raise TypeError(
-                f"searcher_checks takes a searcher class or a registered name, got "
-                f"{type(searcher).__name__} {searcher!r:.60}; pass type(obj) for an instance"
-            )
-        name = getattr(self.cls, "name", "")
-        self.subject = f"searcher {name or self.cls.__qualname__!r}"
-        try:
-            registered = bool(name) and plugins.get("searcher", name) is self.cls
-        except Exception:  # noqa: BLE001 (unknown name, or a name in conflict)
-            registered = False
-        self.registered_name = name if registered else None
-        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 4:
-            raise ValueError(f"n_trials must be an int >= 4, got {n_trials!r}")
-        self.given_space, self.options, self.seed = space, dict(options or {}), seed
-        self.n_trials, self.batch_size, self.n_jobs = n_trials, batch_size, n_jobs
-        self.extra_params = frozenset(extra_params)
-        self.uses_seed = uses_seed
-        self.adaptive = bool(getattr(self.cls, "adaptive", True))
-        self._space: Any = None
-
-    def space(self, rule: str) -> Any:
-        if self._space is not None:
-            return self._space
-        from calipers.search import SearchSpace
-
-        if self.given_space is not None:
-            self._space = SearchSpace.coerce(self.given_space)
-            return self._space
-        refused = []
-        for candidate in (default_space(), grid_space()):
-            try:
-                self.cls(candidate, seed=self.seed, **self.options)
-            except (TypeError, ValueError) as err:
-                refused.append(f"{type(err).__name__}: {err}")
-                continue
-            self._space = candidate
-            return candidate
-        raise fail(rule, self.subject,
-                   f"its constructor refused both test spaces ({'; '.join(refused)})",
-                   "accept cls(space, seed=..., **options), or pass space= (a space it "
-                   "supports) and options= to the check")
-
-    def make(self, rule: str, seed: int) -> Any:
-        searcher = self.cls(self.space(rule), seed=seed, **self.options)
-        # keys the searcher itself declares besides the space's (halving's budget)
-        self.extra_params |= frozenset(getattr(searcher, "extra_params", ()))
-        return searcher
-
-    def study(self, rule: str, storage: Any = None, study_name: str | None = None) -> Any:
-        """A study of this searcher: by registered name (options stored), else an instance."""
-        from calipers.search import create_study
-
-        if self.registered_name is not None:
-            return create_study(space=self.space(rule), searcher=self.registered_name,
-                                seed=self.seed, storage=storage, study_name=study_name,
-                                batch_size=self.batch_size, searcher_options=self.options)
-        return create_study(space=self.space(rule), searcher=self.make(rule, self.seed),
-                            seed=self.seed, storage=storage, study_name=study_name,
-                            batch_size=self.batch_size)
-
-
-def _ask(searcher: Any, number: int) -> Any:
-    """``searcher.ask(number)``, or ``None`` when it is exhausted."""
-    try:
-        return searcher.ask(number)
-    except StopIteration:
-        return None
-
-
-def _tell(searcher: Any, params: Any, value: float, number: int) -> None:
-    try:
-        takes_number = "number" in inspect.signature(searcher.tell).parameters
-    except (TypeError, ValueError):
-        takes_number = False
-    if takes_number:
-        searcher.tell(params, value, number=number)
-    else:
-        searcher.tell(params, value)
-
-
-# -- what a proposal may be ----------------------------------------------------------
-def _value_problem(name: str, param: Any, value: Any) -> str | None:
-    kind = getattr(param, "kind", "")
-    if kind in ("float", "int"):
-        want = "a float" if kind == "float" else "an int"
-        ok_type = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-                   and isinstance(value, numbers.Integral) == (kind == "int"))
-        if not ok_type:
-            return f"{name}={value!r} is a {type(value).__name__}; {param!r} takes {want}"
-        if not math.isfinite(value) or not param.low <= value <= param.high:
-            return f"{name}={value!r} is outside [{param.low!r}, {param.high!r}]"
-        if param.log and not value > 0:
-            return f"{name}={value!r} is not > 0 on a log scale"
-        step = getattr(param, "step", 1)
-        if kind == "int" and (value - param.low) % step:
-            return f"{name}={value!r} is not on the grid {param.low}, {param.low + step}, ..."
-        return None
-    for choice in param.choices:
-        if _canonical(choice) == _canonical(value):
-            return None
-    return f"{name}={value!r} is not one of the choices {list(param.choices)!r}"
-
-
-def proposal_problem(space: Any, params: Any, extra: Collection[str] = ()) -> str | None:
-    """What is wrong with proposal ``params`` in ``space`` (``None``: nothing).
-
-    Keys in ``extra`` (e.g. halving's ``budget``) are allowed besides the space's.
-    Checked: a dict; no unknown keys; every active parameter present and every
-    inactive one absent (parents before children); Int values ints on their step
-    grid, Float values finite floats (``> 0`` when log), both within their bounds;
-    categorical values exactly one of the choices (``True`` is not ``1``).
-    """
-    if not isinstance(params, Mapping):
-        return f"ask returned a {type(params).__name__}, not a dict name -> value"
-    unknown = [k for k in params if k not in space and k not in extra]
-    if unknown:
-        return f"{', '.join(map(repr, unknown))} not in the space (it has {space.names})"
-    seen: dict[str, Any] = {}
-    for name in space.names:
-        active = name in space.active(seen)
-        if active and name not in params:
-            return f"the active parameter {name!r} is missing"
-        if not active and name in params:
-            cond = space[name].condition
-            got = seen.get(cond.parent, "absent")
-            return (f"{name!r} is present but inactive: it needs {cond.parent} in "
-                    f"{list(cond.values)!r}, and {cond.parent} is {got!r}")
-        if active:
-            problem = _value_problem(name, space[name], params[name])
-            if problem:
-                return problem
-            seen[name] = params[name]
-    return None
 
 
 # -- the checks ------------------------------------------------------------------------
