@@ -131,19 +131,26 @@ def test_plugin_imports_without_its_frameworks(tmp_path):
 
 
 def test_without_onnxruntime_the_plugin_is_unavailable_and_quantize_says_why(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.random.default_rng(0).random((40, 3))
+    model = LogisticRegression().fit(X, (X[:, 0] > 0.5).astype(int))
+    calipers.export(model, "onnx", tmp_path / "art", sample=X[:5])
     report = _run(
         "import json, sys\n"
         "sys.modules['onnxruntime'] = None\n"
         "import calipers\n"
         "from calipers import plugins\n"
+        "from calipers.errors import ArtifactError\n"
         "info = [p for p in plugins.list_plugins(all=True) if p.name == 'onnx'][0]\n"
         "try:\n"
-        "    calipers.quantize('a', 'b')\n"
-        "except ImportError as exc:\n"
+        "    calipers.quantize('art', 'b')\n"
+        "except ArtifactError as exc:\n"
         "    message = str(exc)\n"
         "print(json.dumps({'status': info.status, 'reason': info.reason, 'msg': message}))\n",
         tmp_path,
     )
     assert report["status"] == "unavailable"
     assert report["reason"].endswith("pip install 'calipers[onnx]'")
-    assert report["msg"] == "calipers.quantize requires onnxruntime: pip install 'calipers[onnx]'"
+    assert "written by exporter 'onnx'" in report["msg"]
+    assert report["msg"].endswith("pip install 'calipers[onnx]'")

@@ -363,9 +363,15 @@ def _exporter_of(path: pathlib.Path, manifest: Mapping[str, Any]) -> Exporter:
     try:
         return plugins.get("exporter", name)()
     except ValueError as exc:
+        # The plugin of that name, if it is installed but did not load, says why
+        # (e.g. its extra is missing, with the pip command).
+        why = [f"plugin {p.name!r} is {p.status}: {p.reason}"
+               for p in plugins.list_plugins(all=True)
+               if p.name == name and p.status != "ok" and p.reason]
         raise ArtifactError(
             f"artifact {path}: written by exporter {name!r} (format "
-            f"{manifest.get('format')!r}), which is not available: {exc}"
+            f"{manifest.get('format')!r}), which is not available: "
+            f"{'; '.join(why) if why else exc}"
         ) from None
 
 
