@@ -23,16 +23,20 @@ from calipers.metrics._declared import (
 
 def _route_partitioned(update: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a metric's ``update`` so that partitioned arrays (dask) and native arrays
-    (torch tensors) go to their backend.
+    (torch tensors) go to their backend, and a failed update of a metric with
+    declared states rolls them back.
 
     Calls whose arguments all have an exact type in
     :data:`calipers.backends.PLAIN_TYPES` (numpy input, options) run ``update``
     directly, without any registry lookup. A native backend that declines the call
     (:meth:`~calipers.backends.Backend.native_update` returns ``False``) leaves it to
-    ``update``, which converts the arrays with ``to_numpy``.
+    ``update``, which converts the arrays with ``to_numpy``. A metric that declared
+    its states (:meth:`Metric.add_state`) is updated under its lock, and an
+    exception restores every declared state (see :func:`_transactional`).
     """
     if getattr(update, "__calipers_routed__", False):
         return update
+    guarded = _transactional(update)
 
     @functools.wraps(update)
     def routed(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -44,7 +48,9 @@ def _route_partitioned(update: Callable[..., Any]) -> Callable[..., Any]:
                 if type(x) not in PLAIN_TYPES:
                     break
             else:
-                return update(self, *args, **kwargs)
+                if DECLARED_ATTR not in self.__dict__:  # the built-ins' direct path
+                    return update(self, *args, **kwargs)
+                return guarded(self, *args, **kwargs)
         values = (*args, *kwargs.values())
         backend = partitioned_backend(values)
         if backend is not None:
@@ -52,7 +58,7 @@ def _route_partitioned(update: Callable[..., Any]) -> Callable[..., Any]:
         backend = native_backend(values)
         if backend is not None and backend.native_update(self, args, kwargs):
             return None
-        return update(self, *args, **kwargs)
+        return guarded(self, *args, **kwargs)
 
     routed.__calipers_routed__ = True  # type: ignore[attr-defined]
     return routed
@@ -62,24 +68,22 @@ def _transactional(update: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a metric's ``update`` so that, for a metric with declared states, the
     update runs under the metric's lock and an exception rolls every declared state
     back to what it was (a failed update leaves the state unchanged)."""
-    if getattr(update, "__calipers_transactional__", False):
-        return update
 
     @functools.wraps(update)
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
         specs = self.__dict__.get(DECLARED_ATTR)
         if not specs:
             return update(self, *args, **kwargs)
+        state = self.__dict__
         with self._lock:
-            saved = {name: snapshot(getattr(self, name)) for name in specs}
+            saved = [(name, snapshot(state[name])) for name in specs]
             try:
                 return update(self, *args, **kwargs)
             except BaseException:
-                for name, value in saved.items():
+                for name, value in saved:
                     setattr(self, name, value)
                 raise
 
-    guarded.__calipers_transactional__ = True  # type: ignore[attr-defined]
     return guarded
 
 
@@ -217,7 +221,7 @@ class Metric(Locked, abc.ABC):
         super().__init_subclass__(**kwargs)
         update = cls.__dict__.get("update")
         if callable(update) and not getattr(update, "__isabstractmethod__", False):
-            cls.update = _route_partitioned(_transactional(update))  # type: ignore[method-assign]
+            cls.update = _route_partitioned(update)  # type: ignore[method-assign]
         for name in cls._native_results:
             method = cls.__dict__.get(name)
             if callable(method) and not getattr(method, "__isabstractmethod__", False):

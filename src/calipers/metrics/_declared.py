@@ -100,12 +100,17 @@ def snapshot(value: Any) -> Any:
     Arrays are copied (an update may add in place); a list keeps its items (an
     update appends, and appended arrays are the update's own) but not its length.
     """
-    if isinstance(value, np.ndarray):
+    kind = type(value)
+    if kind is float or kind is int:  # the common case first: immutable
+        return value
+    if kind is np.ndarray:
         return value.copy()
-    if isinstance(value, list):
+    if kind is list:
         return list(value)
     if isinstance(value, _SCALARS):
         return value
+    if isinstance(value, np.ndarray):
+        return value.copy()
     return copy.deepcopy(value)
 
 

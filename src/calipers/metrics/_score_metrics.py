@@ -15,7 +15,6 @@ import numpy as np
 
 from calipers.metrics._base import Metric, OptionsMetric
 from calipers.metrics._compute import UndefinedMetricWarning
-from calipers.metrics._declared import merge_values
 from calipers.metrics._ranking_base import warn_empty
 from calipers.metrics._ranking_state import parse_scores
 from calipers.metrics._state import check_task
@@ -66,8 +65,10 @@ class SumMetric(OptionsMetric):
         """Add a batch; a failed update leaves the state unchanged."""
         sums, n = self._batch_sums(y_true, y_score, sample_weight)
         for field, value in zip(self.fields, sums, strict=True):
-            setattr(self, field, merge_values(field, self.field_merges.get(field, "sum"),
-                                              getattr(self, field), float(value)))
+            rule, old = self.field_merges.get(field), getattr(self, field)
+            value = float(value)
+            setattr(self, field, old + value if rule is None else
+                    (min(old, value) if rule == "min" else max(old, value)))
         self.n += int(n)
 
     def compute(self) -> Any:
