@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import exc
 
+from calipers.search import _owner
 from calipers.search._sql_engine import make_engine, reason, transient
 from calipers.search._sql_schema import (
     _BUMP,
@@ -44,13 +45,14 @@ from calipers.search._sql_schema import (
     _INSERT_TRIAL,
     _INSERT_VALUE,
     _IS_RUNNING,
+    _RUNNING,
     _SEQ,
     _SET_PARAMS,
     _TOUCH_TRIAL,
     _UPDATE_ATTR,
     _UPDATE_VALUE,
     attrs_t,
-    meta,
+    create_schema,
     studies,
     trials,
     values_t,
@@ -62,6 +64,7 @@ from calipers.search._storage import (
     StudyInfo,
     dumps,
     duplicate_study,
+    stale_reason,
     unknown_study,
 )
 from calipers.search._trial import FrozenTrial, TrialState
@@ -100,7 +103,7 @@ class SqlStorage(Storage):
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._returning = bool(getattr(self._engine.dialect, "update_returning", False))
         try:
-            self._run(lambda conn: meta.create_all(conn), write=True, ddl=True)
+            self._run(create_schema, write=True, ddl=True)
         except exc.SQLAlchemyError as err:
             self._engine.dispose()
             raise StorageError(f"cannot open the study storage {self.url}: {reason(err)}") from err
@@ -121,9 +124,10 @@ class SqlStorage(Storage):
                 with self._tx(write) as conn:
                     return fn(conn)
             except exc.SQLAlchemyError as err:
+                text = str(err).lower()
                 retry = transient(err) or (
-                    ddl and "already exists" in str(err).lower()
-                )  # tables created concurrently by another process
+                    ddl and ("already exists" in text or "duplicate column" in text)
+                )  # tables (or added columns) created concurrently by another process
                 if not retry or attempt == self.max_attempts - 1:
                     raise
             time.sleep(delay * (0.5 + random.random()))
@@ -218,6 +222,7 @@ class SqlStorage(Storage):
                 "params": None if params is None else dumps(params),
                 "start": now if running else None,
                 "heartbeat": now if running else None,
+                "owner": _owner.this_process().text if running else None,
                 "retries": retries,
                 "seq": seq,
             },
@@ -250,6 +255,8 @@ class SqlStorage(Storage):
         )
 
     def claim_waiting(self, study_id, now):
+        owner = _owner.this_process().text
+
         def fn(conn):
             while True:
                 row = conn.execute(_FIRST_WAITING, {"b_sid": study_id}).first()
@@ -257,7 +264,8 @@ class SqlStorage(Storage):
                     return None
                 seq, _ = self._bump(conn, study_id)
                 done = conn.execute(
-                    _CLAIM, {"b_tid": row.trial_id, "b_now": now, "b_seq": seq}
+                    _CLAIM,
+                    {"b_tid": row.trial_id, "b_now": now, "b_seq": seq, "b_owner": owner},
                 )
                 if done.rowcount == 1:
                     params = json.loads(row.params or "{}")
@@ -352,31 +360,35 @@ class SqlStorage(Storage):
         return self._run(fn, write=False)
 
     def fail_stale(self, study_id, grace, now, max_retries):
-        stale = (
-            (trials.c.study_id == study_id)
-            & _IS_RUNNING
-            & (trials.c.heartbeat < now - grace)
+        running = self._run(
+            lambda conn: conn.execute(_RUNNING, {"b_sid": study_id}).all(), write=False
         )
-        any_stale = self._run(
-            lambda conn: conn.execute(sa.select(trials.c.trial_id).where(stale).limit(1)).first(),
-            write=False,
-        )
-        if any_stale is None:
+        here = _owner.this_process()
+        reasons = {}
+        for row in running:
+            why = stale_reason(row.heartbeat, row.owner, grace, now, here)
+            if why is not None:
+                reasons[int(row.trial_id)] = why
+        if not reasons:
             return []
 
         def fn(conn):
             failed = []
             rows = conn.execute(
                 sa.select(trials.c.trial_id, trials.c.number, trials.c.params, trials.c.retries)
-                .where(stale)
+                .where(trials.c.trial_id.in_(list(reasons)), _IS_RUNNING)
                 .order_by(trials.c.number)
             ).all()
             for row in rows:
+                why = reasons[int(row.trial_id)]
+                still = (trials.c.trial_id == row.trial_id) & _IS_RUNNING
+                if why == HEARTBEAT_LOST:  # unless it beat meanwhile
+                    still &= trials.c.heartbeat < now - grace
                 seq, _ = self._bump(conn, study_id)
                 done = conn.execute(
                     trials.update()
-                    .where(stale & (trials.c.trial_id == row.trial_id))
-                    .values(state="FAILED", complete=now, fail_reason=HEARTBEAT_LOST, seq=seq)
+                    .where(still)
+                    .values(state="FAILED", complete=now, fail_reason=why, seq=seq)
                 )
                 if done.rowcount != 1:
                     continue

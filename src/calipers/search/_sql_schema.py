@@ -4,6 +4,10 @@ Tables: ``studies`` (one row per study, with the change-sequence counter and the
 trial number), ``trials`` (one row per trial, stamped with the sequence number of its
 last change), ``trial_values`` (intermediate values) and ``trial_user_attrs``. The
 statements are built once at import and bound per call.
+
+Columns added after the first release are nullable and listed in ``_ADDED``:
+:func:`create_schema` adds them to an older database when it is opened, and versions
+that do not know them go on working with it (they name the columns they use).
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ trials = sa.Table(
     sa.Column("fail_reason", sa.Text),
     sa.Column("retries", sa.Integer, nullable=False, default=0),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    # the process running a RUNNING trial (calipers.search._owner.Owner.text), so that
+    # a dead one on this machine is found at once; NULL for trials of older versions
+    sa.Column("owner", sa.Text),
     sa.UniqueConstraint("study_id", "number", name="uq_calipers_trials_study_number"),
     # (study_id, state) indexes, partial where supported: they hold only the few
     # RUNNING (stale check) or WAITING (enqueued) trials, so finishing a trial does not
@@ -90,6 +97,22 @@ attrs_t = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+#: (table, column) pairs added after the first release, in the order they were added.
+_ADDED = ((trials, "owner"),)
+
+
+def create_schema(conn: sa.Connection) -> None:
+    """Create the missing tables, and add to older tables the columns in ``_ADDED``."""
+    meta.create_all(conn)
+    inspector = sa.inspect(conn)
+    for table, name in _ADDED:
+        if name in {c["name"] for c in inspector.get_columns(table.name)}:
+            continue
+        quote = conn.dialect.identifier_preparer.quote
+        kind = table.c[name].type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} {kind}"))
+
+
 _B = sa.bindparam
 # State tests written as literals (not bound parameters): the planner can then use
 # the partial indexes, whose WHERE clause it must prove from the query's.
@@ -117,7 +140,17 @@ _FIRST_WAITING = (
 _CLAIM = (
     trials.update()
     .where(trials.c.trial_id == _B("b_tid"), trials.c.state == "WAITING")
-    .values(state="RUNNING", start=_B("b_now"), heartbeat=_B("b_now"), seq=_B("b_seq"))
+    .values(
+        state="RUNNING",
+        start=_B("b_now"),
+        heartbeat=_B("b_now"),
+        owner=_B("b_owner"),
+        seq=_B("b_seq"),
+    )
+)
+#: The study's RUNNING trials (few: the partial index holds just them), to find stale ones.
+_RUNNING = sa.select(trials.c.trial_id, trials.c.heartbeat, trials.c.owner).where(
+    trials.c.study_id == _B("b_sid"), _IS_RUNNING
 )
 _FINISH = (
     trials.update()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calipers.errors import CalipersError
+from calipers.search import _owner
 from calipers.search._trial import FrozenTrial, TrialState
 
 __all__ = [
@@ -131,8 +132,9 @@ class Storage(abc.ABC):
         (every writing method returns it: a study that sees ``seq == last_seen + 1``
         knows nobody else wrote meanwhile and updates its cache without reading).
 
-        RUNNING trials get ``now`` as start time and heartbeat; WAITING ones (enqueued)
-        get their start time when claimed.
+        RUNNING trials get ``now`` as start time and heartbeat, and this process as
+        owner (:func:`calipers.search._owner.this_process`); WAITING ones (enqueued)
+        get them when claimed.
         """
 
     @abc.abstractmethod
@@ -141,7 +143,8 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def claim_waiting(self, study_id: int, now: float) -> tuple[int, int, dict, int] | None:
-        """Atomically turn the lowest-numbered WAITING trial RUNNING.
+        """Atomically turn the lowest-numbered WAITING trial RUNNING, owned by this
+        process.
 
         Returns ``(trial_id, number, params, seq)``, or None when none is waiting.
         """
@@ -180,11 +183,16 @@ class Storage(abc.ABC):
     def fail_stale(
         self, study_id: int, grace: float, now: float, max_retries: int
     ) -> list[int]:
-        """Fail RUNNING trials whose heartbeat is older than ``now - grace``.
+        """Fail the RUNNING trials whose process is gone.
 
-        Each is marked FAILED ("heartbeat lost") and, when it had parameters and has
-        been retried fewer than ``max_retries`` times, its parameters are enqueued as
-        a new WAITING trial, in the same transaction. Returns the failed numbers.
+        A trial is stale when its heartbeat is older than ``now - grace`` (reason
+        "heartbeat lost"), or, at once, when its owner ran on this machine and died
+        (its pid runs no more, or runs a process started at another time: see
+        :func:`calipers.search._owner.dead_reason`). Owners on other machines are left
+        to the heartbeat. Each stale trial is marked FAILED with the reason and, when
+        it had parameters and has been retried fewer than ``max_retries`` times, its
+        parameters are enqueued as a new WAITING trial, in the same transaction.
+        Returns the failed numbers.
         """
 
     def close(self) -> None:  # noqa: B027 (optional hook)
@@ -271,6 +279,7 @@ class InMemoryStorage(Storage):
                 "start": now if running else None,
                 "complete": None,
                 "heartbeat": now if running else None,
+                "owner": _owner.this_process().text if running else None,
                 "fail_reason": None,
                 "values": {},
                 "attrs": {},
@@ -292,7 +301,8 @@ class InMemoryStorage(Storage):
         with self._lock:
             for record in self._trials[study_id]:
                 if record["state"] == TrialState.WAITING:
-                    record.update(state=TrialState.RUNNING, start=now, heartbeat=now)
+                    record.update(state=TrialState.RUNNING, start=now, heartbeat=now,
+                                  owner=_owner.this_process().text)
                     self._bump(study_id, record)
                     params = dict(record["params"])
                     return record["trial_id"], record["number"], params, record["seq"]
@@ -343,12 +353,14 @@ class InMemoryStorage(Storage):
     def fail_stale(self, study_id, grace, now, max_retries):
         with self._lock:
             failed = []
+            here = _owner.this_process()
             for record in list(self._trials[study_id]):
-                if record["state"] != TrialState.RUNNING or record["heartbeat"] >= now - grace:
+                if record["state"] != TrialState.RUNNING:
                     continue
-                record.update(
-                    state=TrialState.FAILED, complete=now, fail_reason=HEARTBEAT_LOST
-                )
+                reason = stale_reason(record["heartbeat"], record["owner"], grace, now, here)
+                if reason is None:
+                    continue
+                record.update(state=TrialState.FAILED, complete=now, fail_reason=reason)
                 self._bump(study_id, record)
                 failed.append(record["number"])
                 if record["params"] is not None and record["retries"] < max_retries:
@@ -363,6 +375,23 @@ HEARTBEAT_LOST = (
     "heartbeat lost: the process running this trial stopped (killed or crashed) "
     "before it finished; its parameters are enqueued again (up to max_retries times)"
 )
+
+
+def stale_reason(
+    heartbeat: float | None,
+    owner: str | None,
+    grace: float,
+    now: float,
+    here: _owner.Owner,
+) -> str | None:
+    """Why a RUNNING trial is stale (see :meth:`Storage.fail_stale`), or None if it is not.
+
+    An aged heartbeat wins (its reason is the one earlier versions gave); otherwise the
+    owner is checked, which only says "dead" for a process of this machine.
+    """
+    if heartbeat is not None and heartbeat < now - grace:
+        return HEARTBEAT_LOST
+    return _owner.dead_reason(owner, here)
 
 
 def _freeze(record: dict[str, Any]) -> FrozenTrial:
