@@ -129,7 +129,7 @@ def confusion_sampler(full: Metric, t: np.ndarray, p: np.ndarray, w: np.ndarray 
     def build(counts: np.ndarray, sums: np.ndarray | None) -> ConfusionState:
         return _state_from(template, counts, sums, contrib, keys)
 
-    return _sampler(cells, cell_of, w, seed, build, full.compute_from)
+    return _sampler(cells, cell_of, w, seed, build, full.value_of)
 
 
 def _layout(state: ConfusionState, t: np.ndarray, p: np.ndarray):

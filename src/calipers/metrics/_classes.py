@@ -240,6 +240,7 @@ class ConfusionMatrix(ConfusionMetric):
 
     name = "confusion_matrix"
     uses_average = False
+    defined_when_empty = True
 
     def __init__(self, task: str = "binary", *, normalize: str | None = None,
                  **options: Any) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 
 from calipers.metrics._base import OptionsMetric
+from calipers.metrics._compute import UndefinedMetricWarning
 from calipers.metrics._state import ConfusionState, check_task
 
 AVERAGES = ("binary", "micro", "macro", "weighted", "samples", "none")
@@ -66,6 +68,8 @@ class ConfusionMetric(OptionsMetric):
     tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass", "multilabel")
     #: Whether the value depends on ``average`` at all.
     uses_average: ClassVar[bool] = True
+    #: Whether the value on no samples is defined (the confusion matrix: zeros).
+    defined_when_empty: ClassVar[bool] = False
 
     def __init__(self, task: str = "binary", *, num_classes: int | None = None,
                  num_labels: int | None = None, average: str | None = None,
@@ -142,11 +146,32 @@ class ConfusionMetric(OptionsMetric):
             self._state.update(y_true, y_pred, sample_weight)
 
     def compute(self) -> Any:
-        """The metric over every sample seen so far."""
+        """The metric over every sample seen so far (NaN, with a warning, before any)."""
         with self._lock:
-            return self.compute_from(self._state)
+            return self.value_of(self._state)
 
     # -- computation -------------------------------------------------------
+    def value_of(self, state: ConfusionState) -> Any:
+        """:meth:`compute_from`, except on a state without samples.
+
+        No samples, or only zero sample weights, is where scikit-learn's functions
+        (and calipers' drop-ins) raise ``ValueError``; a streaming metric, whose
+        state may legitimately still be empty, warns an
+        :class:`~calipers.metrics.UndefinedMetricWarning` saying so and returns NaN
+        (one per class for ``average='none'``), whatever ``zero_division`` says:
+        that option is about classes without predictions or labels in data that
+        exists. The confusion matrix of nothing is defined: all zeros.
+        """
+        if not self.defined_when_empty and state.sums()[3] == 0:
+            what = "no samples yet" if state.n == 0 else "only zero sample weights"
+            warnings.warn(
+                f"{self.name} has {what}: undefined, returning NaN (scikit-learn's "
+                "functions refuse such input with a ValueError)",
+                UndefinedMetricWarning, stacklevel=4,
+            )
+            return np.full(state.k, np.nan) if self.average == "none" else float("nan")
+        return self.compute_from(state)
+
     def compute_from(self, state: ConfusionState) -> Any:
         """Compute the metric from a state with this metric's task options."""
         raise NotImplementedError  # pragma: no cover - every registered subclass overrides

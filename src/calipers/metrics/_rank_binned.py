@@ -10,12 +10,40 @@ Re-exported by :mod:`calipers.metrics._rank_core`; import it from there.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["bin_edges", "binned_ap", "binned_auc", "binned_auc_interval", "binned_clf_curve"]
+__all__ = ["bin_edges", "binned_ap", "binned_auc", "binned_auc_interval", "binned_clf_curve",
+           "rescaled"]
 
 # p up to this many positives in one bin: harmonic sums are added term by term.
 _EXACT_TERMS = 32
+
+#: Weight magnitudes (largest weight x count, or largest weight) outside this range are
+#: rescaled before AUC / AP: their sums of products would overflow or lose bits.
+_SAFE_LOW, _SAFE_HIGH = 2.0 ** -300, 2.0 ** 300
+
+
+def rescaled(w: np.ndarray) -> np.ndarray:
+    """``w`` times a power of two when its magnitude is extreme, else ``w`` itself.
+
+    AUC and AP are ratios of (sums of products of) weights, so an exact power-of-two
+    scale leaves them unchanged, while huge weights (around 1e154 and above: the
+    products overflow to inf) or subnormal ones (about 1e-308 and below: they lose
+    bits, or underflow to 0) are brought to a total near 1. Ordinary weights are
+    returned as they are (the same bits as without this step).
+    """
+    if w.size == 0:
+        return w
+    top = float(np.max(np.abs(w)))
+    if not (np.isfinite(top) and top > 0):
+        return w
+    size = top * w.size
+    if _SAFE_LOW <= top and size <= _SAFE_HIGH:
+        return w
+    shift = math.frexp(top)[1] + max(1, int(w.size).bit_length())
+    return np.ldexp(w, -shift)
 
 
 def bin_edges(bins: int, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
@@ -34,6 +62,8 @@ def _desc(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if h.ndim != 2 or h.shape[1] != 2:
         raise ValueError(f"a score histogram has shape (bins, 2), got {h.shape}")
     h = h.astype(np.float64)
+    if not np.issubdtype(np.asarray(hist).dtype, np.integer):  # weight sums
+        h = rescaled(h.reshape(-1)).reshape(h.shape)
     return h[::-1, 0], h[::-1, 1]
 
 

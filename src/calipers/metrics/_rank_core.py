@@ -37,6 +37,7 @@ from calipers.metrics._rank_binned import (
     binned_auc,
     binned_auc_interval,
     binned_clf_curve,
+    rescaled,
 )
 
 __all__ = [
@@ -104,22 +105,22 @@ def _float_scores(scores: object, shape: str, what: str = "scores",
     return np.ascontiguousarray(s) if contiguous else s
 
 
-def _weights(weights: object, n: int) -> np.ndarray | None:
+def _weights(weights: object, n: int, *, rescale: bool = False) -> np.ndarray | None:
     if weights is None:
         return None
     w = np.ascontiguousarray(weights, dtype=np.float64)
     if w.shape != (n,):
         raise ValueError(f"weights have shape {w.shape}, expected ({n},)")
-    return w
+    return rescaled(w) if rescale else w
 
 
-def _binary_inputs(pos, scores, weights):
+def _binary_inputs(pos, scores, weights, rescale=True):
     s = _float_scores(scores, "1-D", contiguous=False)
     stride = s.strides[0]
     if s.shape[0] > 1 and (stride <= 0 or stride % s.itemsize):
         # the sort reads any positive whole-item stride in place (a matrix column)
         s = np.ascontiguousarray(s)
-    return _mask(pos, s.shape[0]), s, _weights(weights, s.shape[0])
+    return _mask(pos, s.shape[0]), s, _weights(weights, s.shape[0], rescale=rescale)
 
 
 def _keys_to_scores(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -172,7 +173,7 @@ def binary_clf_curve(
     are the float64 total weights of negatives / positives with
     ``score >= thresholds[i]``.
     """
-    p, s, w = _binary_inputs(pos, scores, weights)
+    p, s, w = _binary_inputs(pos, scores, weights, rescale=False)
     _, (fps, tps, keys) = core.rank_binary(p, s, w, True)
     return fps, tps, _keys_to_scores(keys, s.dtype)
 
@@ -226,7 +227,7 @@ def binary_auc_ap_columns(
         raise ValueError(f"pos has shape {m.shape}, scores {s.shape}")
     if m.dtype != np.bool_:
         m = m != 0
-    w = _weights(weights, s.shape[0])
+    w = _weights(weights, s.shape[0], rescale=True)
     stats = core.rank_columns(_positive_strides(m).view(np.uint8), _positive_strides(s), w)
     auc = np.array([_auc(st, w is not None) for st in stats], dtype=np.float64)
     ap = np.array([_ap(st) for st in stats], dtype=np.float64)

@@ -144,7 +144,7 @@ class Suite(Locked):
         """Every metric's value, keyed by name (name[options] when a name repeats)."""
         with self._lock:
             pairs = zip(self.keys, self.metrics, strict=True)
-            return {key: m.compute_from(self._state) for key, m in pairs}
+            return {key: m.value_of(self._state) for key, m in pairs}
 
     def merge(self, *others: Suite) -> Suite:
         """Add other suites' states (same metrics and options) into this one."""

@@ -239,8 +239,13 @@ class Targets:
 
     @property
     def total(self) -> Any:
-        """Number of samples, or the sum of the weights (as scikit-learn sums them)."""
-        return self.n if self.sample_weight is None else self.sample_weight.sum()
+        """Number of samples, or the sum of the weights: in float64 for float weights
+        of any width (float16 / float32 sums lose digits), as scikit-learn's
+        ``np.average`` does."""
+        w = self.sample_weight
+        if w is None:
+            return self.n
+        return w.sum(dtype=np.float64) if w.dtype.kind == "f" else w.sum()
 
 
 def check_targets(y_true: Any, y_pred: Any, sample_weight: Any = None, *,
