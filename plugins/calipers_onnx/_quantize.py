@@ -338,6 +338,7 @@ def quantize(
         task=manifest.get("task", "other"), classes=manifest.get("classes"),
         model_type=manifest.get("model_type"), source=provenance,
         tolerance={**QUANTIZED_TOLERANCE, **(tolerance or {})},
+        reference=manifest.get("drift") or False,  # the source's drift reference
     )
     source.close()
     quantized.close()

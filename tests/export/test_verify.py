@@ -178,3 +178,52 @@ def test_numeric_check_matches_numpy_allclose(arrays, rtol, atol):
     one_nan = np.isnan(got) != np.isnan(want)
     expected = np.inf if one_nan.any() else float(np.nanmax(diff, initial=0.0))
     assert report.max_abs_diff["p"] == expected
+
+
+def test_the_report_says_which_tolerance_passed_each_output():
+    # a max rel diff of 4 next to "ok": the values are near 0 and atol covers them
+    near_zero = compare_outputs({"p": np.array([1e-6, 0.5 + 1e-6, 2.0])},
+                                {"p": np.array([2e-7, 0.5, 2.0])}, TOL)
+    assert near_zero.ok and near_zero.max_rel_diff["p"] == pytest.approx(4.0)
+    assert near_zero.passed_by == {"p": "atol"}
+    assert near_zero.allowance_used["p"] == pytest.approx(8e-7 / (1e-5 + 1e-3 * 2e-7))
+    text = str(near_zero)
+    assert "parity on 3 rows: ok (rtol 0.001, atol 1e-05, min label agreement 0.99)" in text
+    assert ("p: max abs diff 1e-06, max rel diff 4; ok by atol 1e-05: |diff| <= atol "
+            "everywhere, rtol 0.001 alone would fail") in text
+    assert near_zero.to_dict()["passed_by"] == {"p": "atol"}
+
+    relative = compare_outputs({"p": np.array([100.05, -3.0])}, {"p": np.array([100.0, -3.0])},
+                               TOL)
+    assert relative.passed_by == {"p": "rtol"}
+    assert "ok by rtol 0.001: |diff| <= rtol * |model| everywhere (worst element at 50%" \
+        in str(relative)
+    both = compare_outputs({"p": np.array([100.05, 1e-6])}, {"p": np.array([100.0, 0.0])}, TOL)
+    assert both.passed_by == {"p": "atol+rtol"}
+    assert "ok by atol 1e-05 + rtol 0.001 * |model| (neither alone would pass" in str(both)
+    same = compare_outputs({"p": np.array([1.0, np.nan])}, {"p": np.array([1.0, np.nan])}, TOL)
+    assert same.passed_by == {"p": "exact"} and "max rel diff 0; ok: identical" in str(same)
+    bad = compare_outputs({"p": np.array([1.1])}, {"p": np.array([1.0])}, TOL)
+    assert bad.passed_by == {"p": "failed"} and not bad.ok
+    assert "FAILED: exceeds atol 1e-05 + rtol 0.001 * |model|" in str(bad)
+
+
+@settings(max_examples=100, deadline=None)
+@given(hnp.arrays(np.float64, 5, elements=st.floats(-1e3, 1e3)),
+       hnp.arrays(np.float64, 5, elements=st.floats(-1e-2, 1e-2)),
+       st.sampled_from([0.0, 1e-6, 1e-3]), st.sampled_from([0.0, 1e-8, 1e-4]))
+def test_passed_by_names_a_tolerance_that_alone_passes(want, noise, rtol, atol):
+    got = want + noise
+    report = compare_outputs({"p": got}, {"p": want},
+                             {"rtol": rtol, "atol": atol, "min_label_agreement": 1.0})
+    way = report.passed_by["p"]
+    assert (way == "failed") == (not report.ok)
+    assert report.ok == (report.allowance_used["p"] <= 1.0)
+    if way == "rtol":
+        assert np.allclose(got, want, rtol=rtol, atol=0.0)
+    elif way == "atol":
+        assert np.allclose(got, want, rtol=0.0, atol=atol)
+        assert not np.allclose(got, want, rtol=rtol, atol=0.0)
+    elif way == "atol+rtol":
+        assert not np.allclose(got, want, rtol=rtol, atol=0.0)
+        assert not np.allclose(got, want, rtol=0.0, atol=atol)

@@ -127,3 +127,72 @@ def test_loopback_by_default_and_a_warning_otherwise(tmp_path):
     app = _server.make_app(tmp_path, prediction_log=False)
     with pytest.warns(UserWarning, match="not only on loopback"):
         _server._config(app, "0.0.0.0", 8501)
+
+
+def test_unversioned_artifact_is_version_1_and_discovery_is_logged(tmp_path, caplog):
+    (tmp_path / "cancer").mkdir()  # what calipers.export(model, fmt, "artifacts/cancer") writes
+    (tmp_path / "cancer" / "manifest.json").write_text('{"manifest_version": 1}')
+    version(tmp_path, "m", 1)
+    version(tmp_path, "m", 2, manifest=False)
+    (tmp_path / "m" / "notes").mkdir()
+    (tmp_path / "empty").mkdir()
+    version(tmp_path, "bad name", 1)
+    os.symlink(tmp_path / "m", tmp_path / "link")
+    (tmp_path / "models.config").write_text("")
+    version(tmp_path, ".calipers", 1)  # hidden: the prediction log's folder, exports' temps
+    loader = Loader()
+    loader.fail = {"cancer"}  # unversioned: the loader gets the artifact directory itself
+    reg = ModelRegistry(tmp_path, loader=loader, poll_interval=0)
+    with caplog.at_level("INFO", logger="calipers.serve"):
+        reg.scan()
+    assert reg.names() == ["cancer", "m"]
+    failed = reg.status("cancer")[0]
+    assert (failed.version, failed.path, failed.layout) == (1, tmp_path / "cancer", "unversioned")
+    assert failed.error == "ValueError: broken cancer"
+    lines = reg.discovery()
+    c, m = tmp_path / "cancer", tmp_path / "m"
+    assert lines == [
+        f"not serving model 'cancer' version 1 ({c}: unversioned artifact, served as "
+        "version 1): ValueError: broken cancer",
+        f"serving model 'm' version 1 ({m / '1'})",
+        f"skipped {tmp_path / 'bad name'}: not a valid model name (letters, digits, '_', '-' "
+        "and '.', not first)",
+        f"skipped {tmp_path / 'empty'}: no manifest.json in it and no <version>/manifest.json "
+        "under it (not an artifact directory nor a model of versioned artifacts)",
+        f"skipped {tmp_path / 'link'}: a symbolic link (not followed)",
+        f"skipped {m / '2'}: incomplete: no manifest.json (an export still writing it, or "
+        "not an artifact)",
+        f"skipped {m / 'notes'}: not a version directory (versions are m/<integer>/)",
+        f"skipped {tmp_path / 'models.config'}: a file, not a model directory",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.name == "calipers.serve"
+            and not r.getMessage().startswith("loaded")] == lines
+    assert {r.levelname for r in caplog.records if "incomplete" in r.getMessage()} == {"WARNING"}
+    caplog.clear()
+    with caplog.at_level("INFO", logger="calipers.serve"):
+        reg.scan()  # nothing changed: nothing logged
+    assert caplog.records == []
+    (m / "2" / "manifest.json").write_text('{"manifest_version": 1}')
+    loader.fail = set()
+    (c / "manifest.json").write_text('{"manifest_version": 1, "fixed": true}')
+    with caplog.at_level("INFO", logger="calipers.serve"):
+        reg.scan()
+    messages = [r.getMessage() for r in caplog.records]
+    assert (f"serving model 'cancer' version 1 ({c}: unversioned artifact, served as version 1)"
+            in messages)
+    assert f"serving model 'm' version 2 ({m / '2'})" in messages
+    assert not any("incomplete" in line for line in messages)
+    assert reg.get("cancer").available and reg.get("m").version == 2
+    reg.stop()
+
+
+def test_an_empty_base_says_what_it_expected(tmp_path):
+    reg = ModelRegistry(tmp_path, loader=Loader(), poll_interval=0)
+    reg.scan()
+    assert reg.discovery() == [f"no models to serve under {tmp_path}: expected "
+                               "<name>/<version>/manifest.json or <name>/manifest.json"]
+    (tmp_path / "manifest.json").write_text("{}")  # serving an artifact directory itself
+    reg.scan()
+    assert (f"skipped {tmp_path}: the model base is itself an artifact directory; serve its "
+            f"parent (calipers serve {tmp_path.parent}) to serve it as model "
+            f"{tmp_path.name!r}") in reg.discovery()

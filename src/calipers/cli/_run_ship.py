@@ -11,6 +11,11 @@
   training rows. Tree ensembles and linear models in ai.onnx.ml operators have
   nothing onnxruntime quantizes: the report says so (``quantized_ops`` 0).
 
+The manifest's drift reference (per-feature histograms ``calipers monitor``
+compares served inputs with) is built from the training and held-out rows
+together when they are at least 1000; with fewer, the artifact has none and the
+summary says so.
+
 Parity is checked on the held-out rows with the artifact's own tolerances; a
 failed check makes :attr:`ShipResult.failed` true (``calipers run`` then exits
 with status 1 after writing its reports). Without the extra a format needs, the
@@ -111,7 +116,8 @@ def ship(model: Any, *, study_name: str, out: Path, X_train: np.ndarray, X_test:
     X_train : ndarray
         The reference sample of the manifest and the static calibration data.
     X_test, y_test : ndarray
-        The held-out rows: parity and the quantized models' metric deltas.
+        The held-out rows: parity and the quantized models' metric deltas. With
+        ``X_train``, the rows of the drift reference.
     task : {"classifier", "regressor"}
     metrics : dict
         Held-out metrics stored in the manifest.
@@ -137,9 +143,11 @@ def ship(model: Any, *, study_name: str, out: Path, X_train: np.ndarray, X_test:
     data: dict[str, Any] = {"format": fmt, "name": name, "version": version, "path": str(path),
                             "serve": f"calipers serve {base}"}
     result = ShipResult(data)
+    reference, data["drift_reference"] = _drift_rows(X_train, X_test)
     try:
         with _quiet_root_logger():
-            calipers.export(model, fmt, path, sample=X_train, metrics=metrics)
+            calipers.export(model, fmt, path, sample=X_train, reference=reference,
+                            metrics=metrics)
     except (ValueError, TypeError, LookupError, RuntimeError, ImportError, OSError) as exc:
         data["error"] = f"{type(exc).__name__}: {exc}"
         result.failed = f"export to {fmt} failed: " + " ".join(data["error"].split())
@@ -152,6 +160,7 @@ def ship(model: Any, *, study_name: str, out: Path, X_train: np.ndarray, X_test:
         serve += " (after pip install 'calipers[serve]')"
     result.lines.append(f"exported: {path} ({fmt}); serve it with: {serve}")
     result.lines.append(_parity_line(parity))
+    result.lines.append(data["drift_reference"])
     if not parity.ok:
         result.failed = "parity check failed: " + "; ".join(parity.failures)
     elif fmt == "onnx":
@@ -159,6 +168,23 @@ def ship(model: Any, *, study_name: str, out: Path, X_train: np.ndarray, X_test:
                                           task, result.lines)
     data["seconds"] = round(time.perf_counter() - start, 3)
     return result
+
+
+def _drift_rows(X_train: np.ndarray, X_test: np.ndarray) -> tuple[Any, str]:
+    """The rows of the drift reference (or False) and the summary line saying so."""
+    from calipers.export._drift import REFERENCE_MIN_ROWS
+
+    try:
+        rows = np.concatenate([np.asarray(X_train), np.asarray(X_test)])
+    except ValueError:  # column counts differ: cannot happen for one data set's split
+        rows = np.asarray(X_train)
+    if len(rows) < REFERENCE_MIN_ROWS:
+        return False, (f"drift reference: none ({len(rows)} training and held-out rows; "
+                       f"per-feature histograms need {REFERENCE_MIN_ROWS}), so `calipers "
+                       "monitor` reports 'no reference' instead of PSI")
+    return rows, (f"drift reference: per-feature histograms of {len(rows)} training and "
+                  "held-out rows in the manifest (`calipers monitor` compares served inputs "
+                  "with them)")
 
 
 def _parity_line(parity: Any) -> str:

@@ -2,10 +2,13 @@
 
 Usage::
 
-    calipers monitor BASE [--log PATH] [--bins N] [--format table|json]
+    calipers monitor BASE [--log PATH] [--min-rows N] [--format table|json]
 
-Prints request counts, latency quantiles, live metrics from feedback and PSI per
-input feature (against each manifest's reference sample) per model version.
+Prints request counts, latency quantiles, live metrics from feedback and a drift
+verdict with the PSI per input feature (against the per-feature histograms each
+manifest holds, written by ``calipers.export(..., reference=X_train)``) per model
+version. Without such a reference the verdict is "no reference"; on fewer than N
+logged rows (default 200) it is "insufficient data".
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ from typing import Any
 PROG = "calipers monitor"
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``monitor`` subcommand to ``subparsers``."""
     p = subparsers.add_parser(
@@ -28,7 +41,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("base", metavar="BASE", help="the model base given to `calipers serve`")
     p.add_argument("--log", metavar="PATH",
                    help="prediction log (default BASE/.calipers/predictions.sqlite)")
-    p.add_argument("--bins", type=int, default=10, help="PSI bins (default 10)")
+    p.add_argument("--min-rows", type=_positive_int, default=200, metavar="N",
+                   help="fewest logged rows a drift verdict is given on (default 200)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     return p
 
@@ -40,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     log = args.log or default_log_path(args.base)
     try:
-        summary = summarize(log, args.base, bins=args.bins)
+        summary = summarize(log, args.base, min_rows=args.min_rows)
     except (FileNotFoundError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ from calipers.export._base import (
     exporter_for,
     has_capability,
 )
+from calipers.export._drift import drift_entry
 from calipers.export._manifest import (
     MANIFEST_NAME,
     REFERENCE_ROWS,
@@ -71,6 +72,7 @@ def export_model(
     path: str | os.PathLike,
     *,
     sample: Any,
+    reference: Any = None,
     metrics: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     **options: Any,
@@ -90,6 +92,14 @@ def export_model(
     sample : array-like or dict
         Representative inputs: they fix the input schema, and their first
         16 rows with the model's outputs are stored as the reference sample.
+    reference : array-like, dict or False, optional
+        Rows the model's inputs should look like in production (training or
+        held-out rows, at least 1000): per-feature quantile-bin histograms of
+        them (about 10 bins) go into the manifest's ``"drift"`` entry, which
+        ``calipers monitor`` compares served inputs with (PSI). By default the
+        ``sample`` is used when it has at least 1000 rows, else the artifact has
+        no drift reference; ``False`` never stores one. The ``"drift"`` entry of
+        another manifest is accepted as is (a quantized copy keeps its source's).
     metrics : dict, optional
         Metrics the model was evaluated with, stored in the manifest.
     overwrite : bool, default False
@@ -107,8 +117,8 @@ def export_model(
     FileExistsError
         If ``path`` exists and ``overwrite`` is False (or it is not an artifact).
     ValueError, TypeError
-        For an unknown format, a model the exporter does not support, or a
-        missing sample.
+        For an unknown format, a model the exporter does not support, a
+        missing sample, or a ``reference`` of fewer than 1000 rows.
     """
     if sample is None:
         raise ValueError("export needs a sample of inputs (sample=X): it fixes the input schema")
@@ -138,7 +148,7 @@ def export_model(
                 "expected a dict of manifest fields (inputs, outputs, libraries, ...)"
             )
         manifest = build_manifest(
-            _complete(exporter, model, sample, fields, metrics),
+            _complete(exporter, model, sample, fields, metrics, reference),
             fmt=format,
             exporter=exporter.name,
         )
@@ -167,11 +177,13 @@ def _complete(
     sample: Any,
     fields: Mapping[str, Any],
     metrics: Mapping[str, Any] | None,
+    reference: Any = None,
 ) -> dict[str, Any]:
-    """The exporter's fields plus input/output specs, tolerance, reference and metrics."""
+    """The exporter's fields plus input/output specs, tolerance, references and metrics."""
     out = dict(fields)
     names = [spec["name"] for spec in fields["inputs"]] if fields.get("inputs") else None
-    inputs = first_rows(exporter.prepare_inputs(sample, names), REFERENCE_ROWS)
+    prepared = exporter.prepare_inputs(sample, names)
+    inputs = first_rows(prepared, REFERENCE_ROWS)
     outputs = {k: to_array(v) for k, v in exporter.model_outputs(model, inputs).items()}
     if not fields.get("inputs"):
         out["inputs"] = [tensor_spec(k, v) for k, v in inputs.items()]
@@ -183,6 +195,9 @@ def _complete(
         **(fields.get("tolerance") or {}),
     }
     out["reference"] = {"inputs": inputs, "outputs": outputs}
+    out["drift"] = drift_entry(
+        reference, prepared, lambda x: exporter.prepare_inputs(x, names or list(prepared)),
+        (fields.get("options") or {}).get("feature_names"))
     out["metrics"] = dict(metrics or {})
     return out
 

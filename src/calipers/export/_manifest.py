@@ -164,6 +164,8 @@ def build_manifest(fields: Mapping[str, Any], *, fmt: str, exporter: str) -> dic
         "metrics": dict(fields.get("metrics") or {}),
         "tolerance": dict(fields.get("tolerance") or {}),
         "reference": dict(fields.get("reference") or {}),
+        # Per-feature histograms for drift monitoring (export's ``reference=``), or None.
+        "drift": fields.get("drift"),
         "options": dict(fields.get("options") or {}),
     }
     return jsonable(manifest, "manifest")

@@ -41,6 +41,15 @@ class ParityReport:
     tolerance : dict[str, float]
         ``rtol``, ``atol`` and ``min_label_agreement`` used: a numeric output
         passes when ``|artifact - model| <= atol + rtol * |model|`` everywhere.
+    passed_by : dict[str, str]
+        Per numeric output, which tolerance made it pass: ``"exact"`` (no
+        difference), ``"rtol"`` (``rtol * |model|`` alone covers every difference),
+        ``"atol"`` (``atol`` alone does, ``rtol`` alone would not: a large max
+        relative diff then comes from model values near 0), ``"atol+rtol"``
+        (neither alone would pass), or ``"failed"``.
+    allowance_used : dict[str, float]
+        Per numeric output, ``max |artifact - model| / (atol + rtol * |model|)``:
+        at most 1 when it passes.
     failures : list[str]
         One line per failed check.
     """
@@ -53,21 +62,47 @@ class ParityReport:
     label_agreements: dict[str, float] = field(default_factory=dict)
     tolerance: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    passed_by: dict[str, str] = field(default_factory=dict)
+    allowance_used: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-safe types (non-finite numbers become ``None``)."""
         return jsonable(asdict(self), "report")
 
     def __str__(self) -> str:
-        lines = [f"parity on {self.n} rows: {'ok' if self.ok else 'FAILED'}"]
+        tol = self.tolerance
+        shown = (f" (rtol {tol['rtol']:g}, atol {tol['atol']:g}, min label agreement "
+                 f"{tol['min_label_agreement']:g})" if tol else "")
+        lines = [f"parity on {self.n} rows: {'ok' if self.ok else 'FAILED'}{shown}"]
         for name, diff in self.max_abs_diff.items():
+            verdict = _verdict(self.passed_by.get(name, ""), tol,
+                               self.allowance_used.get(name))
             lines.append(
-                f"  {name}: max abs diff {diff:.3g}, max rel diff {self.max_rel_diff[name]:.3g}"
+                f"  {name}: max abs diff {diff:.3g}, max rel diff "
+                f"{self.max_rel_diff[name]:.3g}" + (f"; {verdict}" if verdict else "")
             )
         for name, rate in self.label_agreements.items():
             lines.append(f"  {name}: label agreement {rate:.6g}")
         lines.extend(f"  failed: {line}" for line in self.failures)
         return "\n".join(lines)
+
+
+def _verdict(passed_by: str, tol: Mapping[str, float], used: float | None) -> str:
+    """Which tolerance a numeric output passed by, in words (why "ok" next to a big diff)."""
+    if not passed_by or not tol:
+        return ""
+    if passed_by == "exact":
+        return "ok: identical"
+    rtol, atol = f"rtol {tol['rtol']:g}", f"atol {tol['atol']:g}"
+    share = "" if used is None else f"; worst element at {used:.0%} of atol + rtol * |model|"
+    if passed_by == "rtol":
+        return f"ok by {rtol}: |diff| <= rtol * |model| everywhere ({share[2:]})"
+    if passed_by == "atol":
+        return (f"ok by {atol}: |diff| <= atol everywhere, {rtol} alone would fail (the "
+                f"large relative diffs are at model values near 0{share})")
+    if passed_by == "atol+rtol":
+        return f"ok by {atol} + {rtol} * |model| (neither alone would pass{share})"
+    return f"FAILED: exceeds {atol} + {rtol} * |model|"
 
 
 def _is_label(name: str, expected: np.ndarray) -> bool:
@@ -82,9 +117,17 @@ def _compare_labels(name: str, got: np.ndarray, want: np.ndarray) -> float:
     return float(rows.mean()) if len(rows) else 1.0
 
 
+@dataclass
+class _NumericParity:
+    max_abs: float
+    max_rel: float
+    first_bad: int  # flat index of the first element out of tolerance, or -1
+    passed_by: str  # "exact", "rtol", "atol", "atol+rtol" or "failed"
+    allowance_used: float  # max diff / (atol + rtol * |model|)
+
+
 def _compare_numbers(got: np.ndarray, want: np.ndarray, rtol: float, atol: float
-                     ) -> tuple[float, float, bool, int]:
-    """(max abs diff, max rel diff, within tolerance, first bad flat index or -1)."""
+                     ) -> _NumericParity:
     a = got.astype(np.float64, copy=False)
     b = want.astype(np.float64, copy=False)
     both_nan = np.isnan(a) & np.isnan(b)
@@ -93,11 +136,25 @@ def _compare_numbers(got: np.ndarray, want: np.ndarray, rtol: float, atol: float
         diff = np.where(np.isnan(diff), np.inf, diff)
         rel = np.where(diff == 0, 0.0, diff / np.abs(b))
         rel = np.where(np.isnan(rel), np.inf, rel)
-        bad = ~(diff <= atol + rtol * np.abs(b)) & ~both_nan
+        allowance = atol + rtol * np.abs(b)
+        bad = ~(diff <= allowance) & ~both_nan
+        used = np.where(diff == 0, 0.0, diff / allowance)
+        used = np.where(np.isnan(used), np.inf, used)
     max_abs = float(diff.max()) if diff.size else 0.0
     max_rel = float(rel.max()) if rel.size else 0.0
     first = int(np.flatnonzero(bad.ravel())[0]) if bad.any() else -1
-    return max_abs, max_rel, first < 0, first
+    if first >= 0:
+        passed_by = "failed"
+    elif max_abs == 0:
+        passed_by = "exact"
+    elif bool(np.all((diff <= rtol * np.abs(b)) | both_nan)):
+        passed_by = "rtol"
+    elif max_abs <= atol:
+        passed_by = "atol"
+    else:
+        passed_by = "atol+rtol"
+    return _NumericParity(max_abs, max_rel, first, passed_by,
+                          float(used.max()) if used.size else 0.0)
 
 
 def compare_outputs(
@@ -132,11 +189,14 @@ def compare_outputs(
                     f"{tol['min_label_agreement']:g}"
                 )
             continue
-        max_abs, max_rel, ok, where = _compare_numbers(actual, expected, tol["rtol"], tol["atol"])
+        parity = _compare_numbers(actual, expected, tol["rtol"], tol["atol"])
+        max_abs, max_rel = parity.max_abs, parity.max_rel
         report.max_abs_diff[name] = max_abs
         report.max_rel_diff[name] = max_rel
-        if not ok:
-            index = np.unravel_index(where, expected.shape)
+        report.passed_by[name] = parity.passed_by
+        report.allowance_used[name] = parity.allowance_used
+        if parity.first_bad >= 0:
+            index = np.unravel_index(parity.first_bad, expected.shape)
             report.failures.append(
                 f"output {name!r}: max abs diff {max_abs:.3g} (max rel {max_rel:.3g}) exceeds "
                 f"atol {tol['atol']:g} + rtol {tol['rtol']:g} * |expected| (first at index "

@@ -1,10 +1,12 @@
 """``calipers serve``: artifacts over TensorFlow Serving's REST API, with monitoring.
 
 Serves every artifact under ``BASE/<name>/<version>/`` (written by
-``calipers.export``) so TF Serving REST clients work unchanged; picks up new
-versions while running; exposes Prometheus metrics; keeps a SQLite prediction log
-with request ids, takes feedback (true labels) and computes live metrics and PSI
-drift against each manifest's reference sample (``calipers monitor BASE``).
+``calipers.export``), and an unversioned artifact folder ``BASE/<name>/`` as version
+1, so TF Serving REST clients work unchanged; logs what it found and skipped; picks
+up new versions while running; exposes Prometheus metrics; keeps a SQLite prediction
+log with request ids, takes feedback (true labels) and computes live metrics and PSI
+drift against each manifest's per-feature reference histograms
+(``calipers monitor BASE``). The REST client side is :mod:`calipers.serve.client`.
 
 Needs the ``serve`` extra (uvicorn, prometheus-client) to run a server.
 """

@@ -8,8 +8,15 @@ works while the server runs or after it stopped:
 - live metrics from feedback: accuracy, macro F1 (and ROC AUC and log loss for
   binary classifiers with probabilities) or MAE/RMSE/R^2 for regressors,
   computed with calipers metrics;
-- PSI (population stability index) per input feature of the logged inputs
-  against the manifest's reference sample (at most one bin per 4 reference rows).
+- drift: PSI (population stability index) per input feature of the logged
+  inputs against the per-feature quantile-bin histograms the manifest holds
+  (``calipers.export(..., reference=X_train)``, at least 1000 rows). No verdict
+  without such a reference ("no reference") or on fewer than ``min_rows``
+  logged rows ("insufficient data"). A feature is flagged only when its PSI is
+  over the usual threshold (0.25 drift, 0.1 watch) *and* over the PSI that
+  sampling noise alone reaches at these sample sizes (two-sample chi-square
+  bound, family-wise false-alarm rate 0.001 per window), so in-distribution
+  traffic does not cry wolf on small windows.
 """
 
 from __future__ import annotations
@@ -24,9 +31,22 @@ from typing import Any
 
 import numpy as np
 
+from calipers.export._drift import (
+    bin_counts,
+    feature_columns,
+    is_reference,
+    reference_counts,
+)
 from calipers.serve._monitor import unpack
 
 _EPS = 1e-4
+#: PSI over which a feature is reported as drifted / worth watching (rule of thumb).
+PSI_DRIFT = 0.25
+PSI_WATCH = 0.1
+#: Fewest logged rows a drift verdict is given on.
+MIN_ROWS = 200
+#: Chance that a window of in-distribution traffic flags any feature at all.
+FALSE_ALARM = 1e-3
 
 
 def psi(reference: Any, current: Any, bins: int = 10) -> float:
@@ -65,23 +85,98 @@ def psi(reference: Any, current: Any, bins: int = 10) -> float:
             return np.searchsorted(inner, x, side="right")
 
         n_bins = inner.size + 1
-    p = np.maximum(np.bincount(assign(ref), minlength=n_bins) / ref.size, _EPS)
-    q = np.maximum(np.bincount(assign(cur), minlength=n_bins) / cur.size, _EPS)
+    return _psi_counts(np.bincount(assign(ref), minlength=n_bins),
+                       np.bincount(assign(cur), minlength=n_bins))
+
+
+def _psi_counts(ref: np.ndarray, cur: np.ndarray) -> float:
+    """PSI of two histograms over the same bins (shares floored at 1e-4)."""
+    p = np.maximum(ref / ref.sum(), _EPS)
+    q = np.maximum(cur / cur.sum(), _EPS)
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def _features(arrays: Mapping[str, np.ndarray], names: list[str] | None) -> dict[str, Any]:
-    """``{feature label: 1-D column}`` for the numeric inputs."""
-    out = {}
-    for name, arr in arrays.items():
-        if arr.dtype.kind not in "biuf" or arr.ndim == 0:
+def _noise_level(ref: np.ndarray, cur: np.ndarray, tail: float) -> float:
+    """The PSI that sampling noise alone exceeds with probability ``tail``.
+
+    For two samples of one distribution, PSI (Jeffreys divergence of the binned
+    shares) is about ``(1/n_ref + 1/n_cur) * chi2(bins - 1)``.
+    """
+    from scipy.stats import chi2
+
+    dof = max(int(np.count_nonzero((ref + cur) > 0)) - 1, 1)
+    return float((1.0 / ref.sum() + 1.0 / cur.sum()) * chi2.isf(tail, dof))
+
+
+def drift(reference: Mapping[str, Any] | None, current: Mapping[str, np.ndarray],
+          names: list[str] | None = None, *, min_rows: int = MIN_ROWS,
+          false_alarm: float = FALSE_ALARM) -> dict[str, Any]:
+    """Drift verdict of logged inputs against a manifest's drift reference.
+
+    Parameters
+    ----------
+    reference : dict or None
+        The manifest's ``"drift"`` entry (per-feature histograms written by
+        ``calipers.export(..., reference=...)``); None or anything else: no verdict.
+    current : dict[str, numpy.ndarray]
+        The logged inputs, as named model inputs (batch axis first).
+    names : list of str, optional
+        The manifest's ``feature_names`` (how features are labelled).
+    min_rows : int, default 200
+        Fewest rows a verdict is given on.
+    false_alarm : float, default 0.001
+        Chance that in-distribution traffic flags any feature of one window: a
+        feature is flagged only when its PSI is over the threshold and over the
+        PSI that noise reaches with probability ``false_alarm / n_features``.
+
+    Returns
+    -------
+    dict
+        ``status`` (``"no reference"``, ``"insufficient data"``, ``"ok"``,
+        ``"watch"`` or ``"drift"``), ``rows``, ``min_rows``, ``reference_rows``,
+        ``psi`` ``{feature: PSI}`` and ``flags`` ``{feature: "DRIFT" | "watch"}``
+        (both empty without a verdict), ``noise`` ``{feature: PSI noise level}``
+        and ``message`` (one line saying why).
+    """
+    if not 0 < false_alarm < 1:
+        raise ValueError(f"false_alarm must be in (0, 1), got {false_alarm!r}")
+    rows = max((int(a.shape[0]) for a in current.values() if a.ndim), default=0)
+    out: dict[str, Any] = {"status": "", "rows": rows, "min_rows": int(min_rows),
+                           "reference_rows": None, "psi": {}, "flags": {}, "noise": {},
+                           "message": ""}
+    if reference is None or not is_reference(reference):
+        out["status"] = "no reference"
+        out["message"] = ("no reference: the manifest has no drift histograms (export with "
+                          "calipers.export(..., reference=X_train), at least 1000 rows)")
+        return out
+    out["reference_rows"] = int(reference.get("rows") or 0)
+    if rows < min_rows:
+        out["status"] = "insufficient data"
+        out["message"] = (f"insufficient data: {rows} row(s) logged, a verdict needs "
+                          f"{min_rows}")
+        return out
+    columns = feature_columns(current, names)
+    features = {label: spec for label, spec in reference["features"].items()
+                if label in columns}
+    tail = false_alarm / max(len(features), 1)
+    for label, spec in features.items():
+        ref, cur = reference_counts(spec), bin_counts(spec, columns[label])
+        if ref.sum() == 0 or cur.sum() == 0:
             continue
-        flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr[:, None]
-        labels = (names if names and len(arrays) == 1 and len(names) == flat.shape[1]
-                  else [f"{name}[{j}]" if flat.shape[1] > 1 or arr.ndim > 1 else name
-                        for j in range(flat.shape[1])])
-        for j, label in enumerate(labels):
-            out[str(label)] = flat[:, j]
+        value, noise = _psi_counts(ref, cur), _noise_level(ref, cur, tail)
+        out["psi"][label], out["noise"][label] = value, noise
+        if value > max(PSI_DRIFT, noise):
+            out["flags"][label] = "DRIFT"
+        elif value > max(PSI_WATCH, noise):
+            out["flags"][label] = "watch"
+    drifted = sum(flag == "DRIFT" for flag in out["flags"].values())
+    watched = len(out["flags"]) - drifted
+    out["status"] = "drift" if drifted else ("watch" if watched else "ok")
+    against = f"{rows} rows vs {out['reference_rows']} reference rows"
+    out["message"] = (f"{drifted} feature(s) drifted, {watched} to watch ({against})"
+                      if out["flags"] else
+                      f"ok: no feature over its PSI threshold ({against}, "
+                      f"{len(out['psi'])} feature(s))")
     return out
 
 
@@ -144,7 +239,7 @@ def _regressor_metrics(y_true: list[Any], outputs: dict[str, np.ndarray]) -> dic
 
 
 def summarize(log_path: str | os.PathLike, base: str | os.PathLike | None = None, *,
-              bins: int = 10, limit: int = 100_000) -> dict[str, Any]:
+              min_rows: int = MIN_ROWS, limit: int = 100_000) -> dict[str, Any]:
     """Monitoring summary per model version from a prediction log.
 
     Parameters
@@ -152,10 +247,10 @@ def summarize(log_path: str | os.PathLike, base: str | os.PathLike | None = None
     log_path : str or os.PathLike
         The server's SQLite prediction log.
     base : str or os.PathLike, optional
-        The model base (for the manifests' reference samples, classes and task);
-        without it there are no PSI values and metrics assume a classifier.
-    bins : int, default 10
-        PSI bins.
+        The model base (for the manifests' drift references, classes and task);
+        without it there is no drift verdict and metrics assume a classifier.
+    min_rows : int, default 200
+        Fewest logged rows of a version a drift verdict is given on.
     limit : int, default 100000
         Use at most this many of the latest successful requests per version.
 
@@ -163,7 +258,8 @@ def summarize(log_path: str | os.PathLike, base: str | os.PathLike | None = None
     -------
     dict
         ``{"models": [{"model", "version", "requests", "by_status", "examples",
-        "latency_ms", "feedback", "live_metrics", "psi"}, ...]}``.
+        "latency_ms", "feedback", "live_metrics", "psi", "drift"}, ...]}``:
+        ``drift`` as :func:`drift` returns it, ``psi`` its ``psi``.
     """
     path = pathlib.Path(log_path)
     if not path.is_file():
@@ -178,7 +274,7 @@ def summarize(log_path: str | os.PathLike, base: str | os.PathLike | None = None
             entry = report.setdefault((model, version), {
                 "model": model, "version": version, "requests": 0, "by_status": {},
                 "examples": 0, "latency_ms": {}, "feedback": 0, "live_metrics": {},
-                "psi": {}})
+                "psi": {}, "drift": {}})
             entry["requests"] += count
             entry["by_status"][str(status)] = count
             if status == 200:
@@ -186,40 +282,28 @@ def summarize(log_path: str | os.PathLike, base: str | os.PathLike | None = None
         for (model, version), entry in report.items():
             if version is None:
                 continue
-            _fill(conn, entry, model, version, base, bins, limit)
+            _fill(conn, entry, model, version, base, min_rows, limit)
     finally:
         conn.close()
     return {"models": list(report.values())}
 
 
 def _fill(conn: sqlite3.Connection, entry: dict[str, Any], model: str, version: int,
-          base: str | os.PathLike | None, bins: int, limit: int) -> None:
+          base: str | os.PathLike | None, min_rows: int, limit: int) -> None:
     latencies = np.array([r[0] for r in conn.execute(
         "SELECT latency_ms FROM predictions WHERE model=? AND version=? AND status=200",
         (model, version))], dtype=np.float64)
     if latencies.size:
         q = np.quantile(latencies, [0.5, 0.9, 0.99])
         entry["latency_ms"] = {"p50": float(q[0]), "p90": float(q[1]), "p99": float(q[2])}
-    manifest: dict[str, Any] = {}
-    if base is not None:
-        try:
-            manifest = json.loads((pathlib.Path(base) / model / str(version) /
-                                   "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            manifest = {}
+    manifest = _manifest(base, model, version)
     names = (manifest.get("options") or {}).get("feature_names")
     rows = conn.execute(
         "SELECT inputs FROM predictions WHERE model=? AND version=? AND status=200 "
         "AND inputs IS NOT NULL ORDER BY ts DESC LIMIT ?", (model, version, limit)).fetchall()
-    reference = (manifest.get("reference") or {}).get("inputs")
-    if rows and reference:
-        current = _features(_stack([r[0] for r in rows]), names)
-        ref = _features({k: np.asarray(v) for k, v in reference.items()}, names)
-        # The reference sample is small (16 rows): keep about 4 of its rows per bin.
-        n_ref = min((len(col) for col in ref.values()), default=0)
-        use = min(bins, max(2, n_ref // 4))
-        entry["psi"] = {label: psi(ref[label], col, use)
-                        for label, col in current.items() if label in ref}
+    current = _stack([r[0] for r in rows]) if rows else {}
+    entry["drift"] = drift(manifest.get("drift"), current, names, min_rows=min_rows)
+    entry["psi"] = entry["drift"]["psi"]
     fed = conn.execute(
         "SELECT p.outputs, f.labels FROM predictions p JOIN feedback f "
         "ON p.request_id = f.request_id WHERE p.model=? AND p.version=? AND p.status=200",
@@ -237,6 +321,23 @@ def _fill(conn: sqlite3.Connection, entry: dict[str, Any], model: str, version: 
         entry["live_metrics"] = _classifier_metrics(y_true, stacked, manifest.get("classes"))
 
 
+def _manifest(base: str | os.PathLike | None, model: str, version: int) -> dict[str, Any]:
+    """The manifest of a served version: ``<base>/<model>/<version>/`` or, for a model
+    served from an unversioned artifact directory as version 1, ``<base>/<model>/``."""
+    if base is None:
+        return {}
+    root = pathlib.Path(base) / model
+    for path in (root / str(version) / "manifest.json",
+                 *((root / "manifest.json",) if version == 1 else ())):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict):
+            return manifest
+    return {}
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The text ``calipers monitor`` prints."""
     lines = []
@@ -252,10 +353,15 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         if e["live_metrics"]:
             shown = "  ".join(f"{k} {v:.4f}" for k, v in e["live_metrics"].items())
             lines.append(f"  live metrics ({e['feedback']} labelled): {shown}")
+        verdict = e.get("drift") or {}
+        if verdict:
+            lines.append(f"  drift: {verdict['message']}")
         if e["psi"]:
+            flags = verdict.get("flags") or {}
             worst = sorted(e["psi"].items(), key=lambda kv: -np.nan_to_num(kv[1], nan=-1))
-            lines.append("  PSI per feature (>0.25 drift, 0.1-0.25 watch):")
+            lines.append("  PSI per feature (flagged over 0.25 drift / 0.1 watch and over "
+                         "the sampling noise of these row counts):")
             for label, value in worst:
-                flag = "  DRIFT" if value > 0.25 else ("  watch" if value > 0.1 else "")
+                flag = f"  {flags[label]}" if label in flags else ""
                 lines.append(f"    {label:<28} {value:8.4f}{flag}")
     return "\n".join(lines) if lines else "no requests logged yet"
