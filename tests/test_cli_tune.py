@@ -275,3 +275,64 @@ def test_parallel_trials_are_the_same_trials(tmp_path, capsys):
     one, two = load(tmp_path, "one").trials, load(tmp_path, "two").trials
     assert [(t.number, t.params, t.value) for t in one] == \
         [(t.number, t.params, t.value) for t in two]
+
+
+# the default searcher (bayes), with a short start-up design so that 4 trials suffice
+BAYES = SPEC.replace('[searcher]\nname = "random"', "[searcher]\nn_startup_trials = 2")
+
+
+def test_n_jobs_with_the_default_searcher_runs_trials_in_parallel(tmp_path, capsys):
+    """``--n-jobs 2`` with bayes and no batch size: rounds of 2 trials run at once, with
+    no warning that trials run one at a time (before: batch size 1, serial, a warning)."""
+    import warnings
+
+    assert "name =" not in BAYES.split("[searcher]")[1].split("[budget]")[0]
+    spec = write_spec(tmp_path, BAYES)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc, _, err = run_tune(capsys, spec, "--no-progress", "--n-jobs", "2")
+    assert rc == 0, err
+    assert not [w for w in caught if "batch_size" in str(w.message)], caught
+    study = load(tmp_path)
+    assert study.searcher.name == "bayes" and study.batch_size is None
+    trials = study.trials
+    assert len(trials) == 4
+    for r in range(2):  # trial 2r+1 started before trial 2r's end was recorded
+        assert trials[2 * r + 1].datetime_start < trials[2 * r].datetime_complete, r
+
+
+def test_batch_size_option_gives_the_parallel_runs_trials(tmp_path, capsys):
+    """Same seed, same batch size (given by --batch-size, or resolved from --n-jobs):
+    the same trials; a serial run (batch size 1) proposes other ones."""
+    spec = write_spec(tmp_path, BAYES)
+    for name, *extra in (("given", "--batch-size", "2"), ("resolved", "--n-jobs", "2"),
+                         ("serial",)):
+        rc, _, err = run_tune(capsys, spec, "--no-progress", "--study-name", name, *extra)
+        assert rc == 0, err
+    given, resolved, serial = (
+        [(t.number, t.params, t.value) for t in load(tmp_path, name).trials]
+        for name in ("given", "resolved", "serial"))
+    assert given == resolved
+    assert serial[:3] == given[:3] and serial[3] != given[3]  # trial 3 saw trial 2 or not
+    assert load(tmp_path, "given").batch_size == 2
+
+
+def test_all_spec_problems_are_reported_at_once(tmp_path, capsys):
+    bad = (SPEC.replace("seed = 4", "seed = -4")
+           .replace('scoring = "roc_auc"', 'scoring = "auc_roc"')
+           .replace("n_trials = 4", "n_trials = 4\nn_trails = 5")
+           .replace("n_splits = 3", "n_splits = 1")
+           .replace("max_leaf_nodes = {", "max_leafs = {"))
+    rc, out, err = run_tune(capsys, write_spec(tmp_path, bad), "--no-progress")
+    assert rc == 2 and out == "" and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[0] == f"calipers tune: error: {tmp_path / 'spec.toml'}: 5 problems:", err
+    assert len(lines) == 6 and all(line.startswith("  - ") for line in lines[1:]), err
+    for pattern in (r"^  - seed must be an integer >= 0, got -4$",
+                    r"^  - unknown key 'n_trails' in \[budget\]",
+                    r"^  - \[cv\] n_splits must be an integer >= 2, got 1$",
+                    r"^  - \[space\] 'max_leafs' is not a parameter of "
+                    r"HistGradientBoostingClassifier",
+                    r"^  - scoring: unknown scoring 'auc_roc'"):
+        assert re.search(pattern, err, re.M), (pattern, err)
+    assert not (tmp_path / "calipers-study.db").exists()

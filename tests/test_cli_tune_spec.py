@@ -271,3 +271,85 @@ def test_the_bundled_spec_is_valid():
     assert s.estimator_class == "sklearn.ensemble.HistGradientBoostingClassifier"
     assert (s.searcher, s.n_trials, s.n_splits, s.stratified) == ("bayes", 30, 5, True)
     assert s.scoring == "roc_auc"
+
+
+# -- batch_size ------------------------------------------------------------------------------
+
+
+def test_batch_size_key_and_option(tmp_path, monkeypatch):
+    assert spec_from(tmp_path, GOOD).batch_size is None  # one per parallel slot
+    s = spec_from(tmp_path, replace(GOOD, 'name = "random"', 'name = "bayes"\nbatch_size = 4'))
+    assert s.batch_size == 4 and s.searcher_options == {}  # not a searcher option
+    monkeypatch.chdir(tmp_path)
+    assert cli_tune.apply_overrides(s, parse("spec.toml", "--batch-size", "2")).batch_size == 2
+    assert cli_tune.apply_overrides(s, parse("spec.toml")).batch_size == 4
+    for bad in ("0", "-1", "true", '"4"', "1.5"):
+        with pytest.raises(SpecError, match=r"\[searcher\] batch_size must be an integer >= 1"):
+            spec_from(tmp_path, replace(GOOD, 'name = "random"', f"batch_size = {bad}"))
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "x"])
+def test_bad_batch_size_argument(value, capsys):
+    with pytest.raises(SystemExit):
+        parse("spec.toml", "--batch-size", value)
+    assert "--batch-size" in capsys.readouterr().err
+
+
+# -- every problem at once -----------------------------------------------------------------
+
+
+def test_every_problem_of_a_spec_is_reported_at_once(tmp_path):
+    text = GOOD
+    for old, new in [
+        ("seed = 3", "seed = -3"),
+        ("test_size = 0.2", "test_size = 2"),
+        ('choices = ["log_loss"]', 'choices = "log_loss"'),
+        ("n_trials = 7", "n_trial = 7"),
+        ("n_jobs = 2", "n_jobs = 0"),
+        ("n_splits = 3", "n_splits = 1"),
+        ('name = "random"', 'name = "random"\nbatch_size = 0'),
+        ("high = 0.3, log = true", "high = 0.001, log = true"),  # found by the space itself
+        ('scoring = "roc_auc"', 'scoring = "auc_roc"'),          # found by the scorers
+    ]:
+        text = replace(text, old, new)
+    with pytest.raises(SpecError) as info:
+        spec_from(tmp_path, text)
+    problems = info.value.problems
+    expected = [
+        r"^seed must be an integer >= 0, got -3$",
+        r"^\[data\] test_size must be in \(0, 1\)",
+        r"^\[space\] loss: categorical needs choices",
+        r"^unknown key 'n_trial' in \[budget\]",
+        r"^\[budget\] n_jobs must be a positive integer or -1",
+        r"^\[cv\] n_splits must be an integer >= 2, got 1$",
+        r"^\[searcher\] batch_size must be an integer >= 1, got 0$",
+        r"^\[space\] learning_rate: .*low",
+        r"^scoring: unknown scoring 'auc_roc'",
+    ]
+    assert len(problems) == len(expected), problems
+    for pattern in expected:
+        assert sum(bool(re.search(pattern, p)) for p in problems) == 1, (pattern, problems)
+    msg = str(info.value)
+    assert msg.startswith(f"{tmp_path / 'spec.toml'}: 9 problems:\n  - "), msg
+    assert msg.count("\n  - ") == 9
+
+
+def test_one_problem_keeps_the_one_line_message(tmp_path):
+    with pytest.raises(SpecError) as info:
+        spec_from(tmp_path, replace(GOOD, "n_splits = 3", "n_splits = 1"))
+    assert info.value.problems == ["[cv] n_splits must be an integer >= 2, got 1"]
+    assert str(info.value) == f"{tmp_path / 'spec.toml'}: [cv] n_splits must be an integer " \
+                              ">= 2, got 1"
+
+
+def test_a_bad_value_does_not_cascade(tmp_path):
+    """A key of the wrong type is one problem: the checks that build on it are skipped."""
+    with pytest.raises(SpecError) as info:
+        spec_from(tmp_path, replace(GOOD, 'dataset = "breast_cancer"', "dataset = 3"))
+    assert info.value.problems == ["[data] dataset must be a non-empty string, got 3"]
+    with pytest.raises(SpecError) as info:
+        parse_spec({"data": {"dataset": "iris"}, "estimator": "sklearn.svm.SVC",
+                    "space": {"C": {"type": "float", "low": 0.1, "high": 1.0}}},
+                   source="x", base_dir=tmp_path, default_name="x")
+    assert info.value.problems == ["[estimator] must be a table (a [estimator] section), got "
+                                   "'sklearn.svm.SVC'"]

@@ -82,8 +82,11 @@ class SearchCV(DelegateToBest, MetaEstimatorMixin, BaseEstimator):
         Name of the study in ``storage``.
     seed : int, optional
         Seed of the searcher (the same seed gives the same trials, any ``n_jobs``).
-    batch_size : int
+    batch_size : int, optional
         Trials proposed per round (adaptive searchers see earlier rounds only).
+        ``None`` (default): the number of parallel trials, ``n_jobs``, so that
+        ``n_jobs > 1`` runs that many trials at once; the same seed and batch size
+        give the same trials.
     error_score : 'raise' or float
         Score of a fold whose fit fails (a ``FitFailedWarning`` is issued); with
         ``nan`` (default) such a trial is recorded FAILED in the study. ``'raise'``
@@ -116,7 +119,7 @@ class SearchCV(DelegateToBest, MetaEstimatorMixin, BaseEstimator):
                  n_trials: int | None = 30, cv: Any = 5, scoring: Any = "f1",
                  refit: bool | str | Callable[..., int] = True, n_jobs: int | None = 1,
                  storage: Any = None, study_name: str | None = None, seed: int | None = None,
-                 batch_size: int = 1, error_score: Any = np.nan,
+                 batch_size: int | None = None, error_score: Any = np.nan,
                  return_train_score: bool = False, verbose: int = 0) -> None:
         self.estimator = estimator
         self.space = space

@@ -311,3 +311,96 @@ def test_keyboard_interrupt_while_workers_run_fails_their_trials(db_url, study_n
     assert all("KeyboardInterrupt" in t.fail_reason for t in trials[2:])
     study.optimize(lambda t: t["x"], n_trials=2, n_jobs=2)  # a fresh pool works
     assert [t.state.value for t in study.trials][4:] == ["COMPLETE", "COMPLETE"]
+
+
+# -- batch_size=None (the default): one trial per parallel slot --------------------------
+
+
+def _sleepy():
+    def objective(trial):
+        start = time.time()
+        time.sleep(0.4)
+        trial.set_user_attr("ran", [start, time.time()])
+        return (trial["x"] - 1.0) ** 2 + trial["n"]
+
+    return objective
+
+
+def _overlap(a, b):
+    """Whether the [start, end] intervals a and b share some time."""
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@pytest.mark.parametrize("how", ["n_jobs", "executor"])
+def test_default_batch_size_runs_bayes_in_parallel_without_a_warning(how):
+    """The README's flows (n_jobs=2; an executor) with the default searcher and no
+    batch_size: each round holds 2 trials that run at the same time, and the study
+    does not warn that trials run one at a time (before: batch_size 1, serial, warned)."""
+    study = calipers.create_study(space=SPACE, searcher="bayes", seed=0,
+                                  searcher_options={"n_startup_trials": 2})
+    assert study.batch_size is None  # resolved per optimize call
+    kwargs = ({"n_jobs": 2} if how == "n_jobs"
+              else {"executor": concurrent.futures.ThreadPoolExecutor(max_workers=2)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study.optimize(_sleepy(), n_trials=6, **kwargs)
+    assert not [w for w in caught if "batch_size" in str(w.message)], caught
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    # rounds of 2: the study started trial 2r+1 before it recorded trial 2r's end ...
+    for r in range(3):
+        first, second = trials[2 * r], trials[2 * r + 1]
+        assert second.datetime_start < first.datetime_complete, r
+    # ... and the objectives really ran at the same time (each sleeps 0.4 s; allow one
+    # round to miss on a loaded machine)
+    ran = [t.user_attrs["ran"] for t in trials]
+    assert sum(_overlap(ran[2 * r], ran[2 * r + 1]) for r in range(3)) >= 2, ran
+
+
+def test_same_seed_same_batch_size_same_trials_resolved_or_given():
+    """n_jobs=2 with the default batch size (resolved to 2) asks exactly what a serial
+    run with batch_size=2 asks; a serial run with batch size 1 asks other trials."""
+    options = {"n_startup_trials": 2}
+
+    def run(n_jobs, batch_size):
+        study = calipers.create_study(space=SPACE, searcher="bayes", seed=3,
+                                      batch_size=batch_size, searcher_options=options)
+        study.optimize(_objective(), n_trials=8, n_jobs=n_jobs)
+        return [(t.number, t.params, t.value) for t in study.trials]
+
+    parallel_default = run(2, None)
+    assert parallel_default == run(1, 2)
+    serial_default = run(1, None)  # resolves to 1
+    assert serial_default == run(1, 1)
+    assert serial_default[:2] == parallel_default[:2]  # the start-up design
+    assert serial_default[3:] != parallel_default[3:]  # rounds of 2 see fewer results
+
+
+def test_batch_size_is_stored_and_can_be_given_on_resume(db_url, study_name):
+    calipers.create_study(space=SPACE, searcher="bayes", seed=0, storage=db_url,
+                          study_name=study_name, batch_size=3)
+    assert calipers.load_study(study_name=study_name, storage=db_url).batch_size == 3
+    assert calipers.load_study(study_name=study_name, storage=db_url,
+                               batch_size=2).batch_size == 2
+    again = calipers.create_study(space=SPACE, searcher="bayes", storage=db_url,
+                                  study_name=study_name, load_if_exists=True)
+    assert again.batch_size == 3
+    other = calipers.create_study(space=SPACE, searcher="bayes", storage=db_url,
+                                  study_name=study_name + "-auto")
+    assert other.batch_size is None
+    assert calipers.load_study(study_name=study_name + "-auto", storage=db_url).batch_size \
+        is None
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="batch_size must be a positive int, or None"):
+            calipers.create_study(space=SPACE, batch_size=bad)
+        with pytest.raises(ValueError, match="batch_size"):
+            calipers.load_study(study_name=study_name, storage=db_url, batch_size=bad)
+
+
+def test_an_explicit_batch_size_below_n_jobs_warns_how_many_slots_idle():
+    study = calipers.create_study(space=SPACE, searcher=StandInAdaptive(SPACE, seed=1),
+                                  batch_size=2)
+    with pytest.warns(RuntimeWarning, match=r"at most 2 of the 4 parallel slots"):
+        study.optimize(_objective(), n_trials=4, n_jobs=4)
+    searcher = study.searcher
+    assert searcher.seen_at_ask == {0: 0, 1: 0, 2: 2, 3: 2}  # rounds of 2, as asked

@@ -1,18 +1,21 @@
 """Checks of the values in a tuning spec (see :mod:`calipers.cli._tune_spec`).
 
-Each helper reads one key of one table and raises :class:`SpecError` naming the
-file, the section and the key, with what was expected and what was found.
+Each helper reads one key of one table and reports a problem naming the section and
+the key, with what was expected and what was found. Problems are collected by an
+:class:`Errors`: a problem stops only the check that found it (one ``with
+err.check(...)`` block), so one :class:`SpecError` lists every problem of the spec.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NoReturn
 
 __all__ = ["PARAM_KEYS", "Errors", "SpecError", "check_keys", "check_param", "get_bool",
-           "get_float", "get_int", "get_str", "get_table"]
+           "get_float", "get_int", "get_str", "get_table", "spec_error"]
 
 PARAM_KEYS = {
     "float": ("type", "low", "high", "log", "condition"),
@@ -22,17 +25,69 @@ PARAM_KEYS = {
 
 
 class SpecError(ValueError):
-    """A tuning spec is malformed; the message names the file, section and key."""
+    """A tuning spec is malformed; the message names the file, section and key.
+
+    Attributes
+    ----------
+    problems : list of str
+        Every problem found, each naming its section and key (without the file
+        name). One problem reads ``"<file>: <problem>"``; several read
+        ``"<file>: N problems:"`` followed by one ``"  - <problem>"`` line each.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems is not None else [message]
+
+
+class _Stop(SpecError):
+    """Raised by :meth:`Errors.fail` to stop the current check (caught by
+    :meth:`Errors.check`; outside one it is an ordinary one-problem SpecError)."""
+
+
+def spec_error(source: str, problems: Sequence[str]) -> SpecError:
+    """A :class:`SpecError` listing ``problems`` of the spec ``source``."""
+    if len(problems) == 1:
+        return SpecError(f"{source}: {problems[0]}", problems)
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return SpecError(f"{source}: {len(problems)} problems:\n{lines}", problems)
 
 
 class Errors:
-    """Raises :class:`SpecError` prefixed with the spec's name (``fail(message)``)."""
+    """Collects the problems of the spec ``source``.
+
+    ``fail(message)`` records a problem and stops the current ``with check(part)``
+    block (``part`` is then in :attr:`bad`: a section, or a top-level key);
+    ``add(message)`` records one and goes on; :meth:`raise_if_any` raises one
+    :class:`SpecError` listing them all.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.problems: list[str] = []
+        self.bad: set[str] = set()
 
-    def fail(self, message: str) -> Any:
-        raise SpecError(f"{self.source}: {message}")
+    def add(self, message: str, part: str = "") -> None:
+        self.problems.append(message)
+        if part:
+            self.bad.add(part)
+
+    def fail(self, message: str) -> NoReturn:
+        self.problems.append(message)
+        raise _Stop(f"{self.source}: {message}", [message])
+
+    @contextlib.contextmanager
+    def check(self, part: str = "") -> Iterator[None]:
+        """One independent check: a :meth:`fail` inside ends it, and marks ``part`` bad."""
+        try:
+            yield
+        except _Stop:
+            if part:
+                self.bad.add(part)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise spec_error(self.source, self.problems)
 
 
 def _where(section: str, key: str) -> str:
@@ -41,12 +96,13 @@ def _where(section: str, key: str) -> str:
 
 def check_keys(err: Errors, table: Mapping[str, Any], allowed: tuple[str, ...],
                 section: str) -> None:
+    """Record every unknown key of ``table`` (the other keys are still checked)."""
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             where = f"[{section}]" if section else "the top level"
-            err.fail(f"unknown key {key!r} in {where}{hint} (allowed: {', '.join(allowed)})")
+            err.add(f"unknown key {key!r} in {where}{hint} (allowed: {', '.join(allowed)})")
 
 
 def get_table(err: Errors, raw: Mapping[str, Any], name: str,

@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+from calipers.cli._tune_checks import Errors, spec_error
 from calipers.cli._tune_data import Data, is_classifier, load_data, make_estimator
-from calipers.cli._tune_spec import SpecError, TuneSpec, build_space
+from calipers.cli._tune_spec import SpecError, TuneSpec
 
-__all__ = ["ThreadLimited", "TuneResult", "finished_count", "format_summary", "tune"]
+__all__ = ["ThreadLimited", "TuneResult", "build_space", "check_spec", "finished_count",
+           "format_summary", "tune"]
 
 #: Trial states that use up budget: a study resumed with the same spec runs only the
 #: rest of ``n_trials``.
@@ -75,6 +77,114 @@ def scoring_label(spec: TuneSpec) -> str:
     return spec.scoring or "score"
 
 
+def build_space(spec: TuneSpec) -> Any:
+    """Return the :class:`calipers.search.SearchSpace` of ``spec.space``.
+
+    Raises
+    ------
+    SpecError
+        Naming each parameter the space rejects (bounds, conditions...), all at once.
+    """
+    from calipers import search
+
+    err = Errors(spec.source)
+    params: dict[str, Any] = {}
+    for name, entry in spec.space.items():
+        kind = entry["type"]
+        cond = entry.get("condition")
+        if isinstance(cond, dict):
+            parent, values = ((cond["parent"], cond["values"]) if "parent" in cond
+                              else next(iter(cond.items())))
+            cond = search.Condition(parent, tuple(values if isinstance(values, list)
+                                                  else [values]))
+        kwargs = {k: v for k, v in entry.items() if k not in ("type", "condition")}
+        try:
+            if kind == "float":
+                params[name] = search.Float(condition=cond, **kwargs)
+            elif kind == "int":
+                params[name] = search.Int(condition=cond, **kwargs)
+            else:
+                params[name] = search.Categorical(condition=cond, **kwargs)
+        except (TypeError, ValueError) as exc:
+            err.add(f"[space] {name}: {exc}")
+    err.raise_if_any()
+    try:
+        return search.SearchSpace(params)
+    except (TypeError, ValueError) as exc:
+        raise spec_error(spec.source, [f"[space]: {exc}"]) from None
+
+
+def check_spec(spec: TuneSpec, *, skip: frozenset[str] = frozenset()
+               ) -> tuple[list[str], Any, Any]:
+    """Check what the form of a spec cannot show, collecting every problem.
+
+    The estimator class imports and takes the fixed params and the space's
+    parameter names; the space's bounds and conditions hold; the searcher is
+    registered and takes its options; the scoring name is known; the data file
+    exists.
+
+    Parameters
+    ----------
+    spec : TuneSpec
+    skip : frozenset of str
+        Parts whose form was wrong (``"estimator"``, ``"space"``, ``"space.params"``,
+        ``"searcher"``, ``"scoring"``, ``"data"``): not checked again.
+
+    Returns
+    -------
+    problems : list of str
+        Each naming its section and key (without the file name); empty when all is well.
+    estimator, space : object or None
+        The unfitted estimator and the :class:`~calipers.search.SearchSpace` (None
+        when they could not be built).
+    """
+    from calipers import plugins
+    from calipers.search._cv_scoring import check_scoring
+
+    problems: list[str] = []
+
+    def note(exc: SpecError) -> None:
+        prefix = f"{spec.source}: "
+        problems.extend(p[len(prefix):] if p.startswith(prefix) else p for p in exc.problems)
+
+    estimator = space = None
+    if "estimator" not in skip:
+        try:
+            estimator = make_estimator(spec)
+        except SpecError as exc:
+            note(exc)
+    if "space" not in skip:
+        try:
+            space = build_space(spec)
+        except SpecError as exc:
+            if "space.params" in skip:  # only the well-formed parameters are in spec.space:
+                # keep their own problems, not the space's (a condition whose parent was
+                # left out would be a consequence of the form's problem, not a new one)
+                exc.problems = [p for p in exc.problems if "[space]: " not in p]
+            note(exc)
+        if "space.params" in skip:
+            space = None
+    if "searcher" not in skip:
+        searchers = plugins.names("searcher")
+        if spec.searcher not in searchers:
+            problems.append(f"[searcher] name {spec.searcher!r} is not a registered searcher "
+                            f"(registered: {', '.join(sorted(searchers))})")
+        elif space is not None:
+            try:
+                plugins.get("searcher", spec.searcher)(space, seed=spec.seed,
+                                                       **spec.searcher_options)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"[searcher] options of {spec.searcher!r}: {exc}")
+    if "scoring" not in skip:
+        try:
+            check_scoring(scoring_of(spec))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"scoring: {exc}")
+    if "data" not in skip and spec.path is not None and not spec.path.is_file():
+        problems.append(f"[data] path: no such file: {str(spec.path)!r}")
+    return problems, estimator, space
+
+
 def tune(spec: TuneSpec, *, progress: bool | None = None, stream: IO[str] | None = None,
          executor: Any = None) -> TuneResult:
     """Create or resume the spec's study and run the rest of its trial budget.
@@ -97,27 +207,20 @@ def tune(spec: TuneSpec, *, progress: bool | None = None, stream: IO[str] | None
 
     Raises
     ------
-    SpecError, ValueError, TypeError, ImportError, OSError
-        On a bad spec, data, storage or scoring name.
+    SpecError
+        Listing every problem :func:`check_spec` finds.
+    ValueError, TypeError, ImportError, OSError
+        On bad data or storage.
     """
     import calipers
-    from calipers import plugins
     from calipers.search._cv import cross_val_objective
-    from calipers.search._cv_scoring import check_scoring
     from calipers.search._cv_split import KFold, StratifiedKFold
 
     stream = sys.stderr if stream is None else stream
-    estimator = make_estimator(spec)
+    problems, estimator, space = check_spec(spec)
+    if problems:
+        raise spec_error(spec.source, problems)
     classifier = is_classifier(estimator)
-    space = build_space(spec)
-    searchers = plugins.names("searcher")
-    if spec.searcher not in searchers:
-        raise SpecError(f"{spec.source}: [searcher] name {spec.searcher!r} is not a "
-                        f"registered searcher (registered: {', '.join(sorted(searchers))})")
-    try:
-        check_scoring(scoring_of(spec))
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{spec.source}: scoring: {exc}") from None
     data = load_data(spec, classifier)
     stratified = classifier if spec.stratified is None else spec.stratified
     splitter = StratifiedKFold if stratified else KFold
@@ -136,6 +239,7 @@ def tune(spec: TuneSpec, *, progress: bool | None = None, stream: IO[str] | None
         storage=spec.storage,
         study_name=spec.study_name,
         load_if_exists=True,
+        batch_size=spec.batch_size,
     )
     n_before = finished_count(study)
     todo = max(spec.n_trials - n_before, 0)

@@ -30,6 +30,8 @@ the cross-validation and the scoring::
 
     [searcher]
     name = "bayes"              # any registered searcher; other keys are its options
+    batch_size = 4              # proposals per round of an adaptive searcher (bayes,
+                                # halving); default: one per parallel slot (n_jobs)
 
     [budget]
     n_trials = 30
@@ -43,8 +45,9 @@ the cross-validation and the scoring::
     shuffle = true
     seed = 0                    # default: the top-level seed
 
-Every key is checked: a wrong type, a bad value or an unknown key is a
-:class:`SpecError` (a ``ValueError``) naming the file, the section and the key.
+Every key is checked: a wrong type, a bad value or an unknown key is reported
+naming the section and the key, and all the problems of a spec are reported
+together, in one :class:`SpecError` (a ``ValueError``) naming the file.
 """
 
 from __future__ import annotations
@@ -120,9 +123,13 @@ class TuneSpec:
     estimator_class : str
         Import path ``"module.Class"``; ``estimator_params`` its fixed parameters.
     space : dict
-        Parameter name to its raw table (built by :func:`build_space`).
+        Parameter name to its raw table (built by
+        :func:`calipers.cli._tune_run.build_space`).
     searcher, searcher_options
         Registered searcher name and its options.
+    batch_size : int or None
+        Trials an adaptive searcher proposes per round (``[searcher] batch_size``);
+        ``None``: one per parallel slot (``n_jobs``, or the dask cluster's threads).
     n_trials, timeout, n_jobs
         The budget (``n_trials`` is the study's total: a resumed study runs the rest).
     threads : int
@@ -142,6 +149,7 @@ class TuneSpec:
     space: dict[str, dict[str, Any]]
     searcher: str = "bayes"
     searcher_options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
     dataset: str | None = None
     path: Path | None = None
     target: str | None = None
@@ -221,96 +229,127 @@ def parse_spec(raw: Mapping[str, Any], *, source: str, base_dir: Path,
         Directory that relative paths in the spec are resolved against.
     default_name : str
         Study name when the spec has none.
+
+    Raises
+    ------
+    SpecError
+        Listing every problem at once (``problems``): each key of the wrong form,
+        and then what :func:`calipers.cli._tune_run.check_spec` finds in the parts
+        that are well formed (an estimator class that does not import, a space
+        parameter it does not have, an unregistered searcher or bad option, an
+        unknown scoring, a missing data file), so one run shows them all. A spec
+        of the right form is checked that way when it is tuned.
     """
     err = Errors(source)
+
+    def value(getter: Any, table: Mapping[str, Any], key: str, section: str, default: Any,
+              part: str | None = None, **kwargs: Any) -> Any:
+        """``getter``'s value, or ``default`` when it reported a problem."""
+        with err.check(part if part is not None else (section or key)):
+            return getter(err, table, key, section, default, **kwargs)
+        return default
+
+    def section_of(name: str) -> dict[str, Any]:
+        """The table ``name`` ({} when absent or not a table, which is reported)."""
+        with err.check(name):
+            return get_table(err, raw, name, required=False)
+        return {}
+
     check_keys(err, raw, _TOP, "")
     for section in ("data", "estimator", "space"):
         if section not in raw:
-            err.fail(f"missing section [{section}]")
-    seed = get_int(err, raw, "seed", "", default=0, low=0)
-    study_name = get_str(err, raw, "study_name", "", default=default_name)
-    storage = resolve_storage(get_str(err, raw, "storage", "", default=None), base_dir)
-    scoring = get_str(err, raw, "scoring", "", default=None)
+            err.add(f"missing section [{section}]", section)
+    seed = value(get_int, raw, "seed", "", 0, low=0)
+    study_name = value(get_str, raw, "study_name", "", default_name)
+    storage = resolve_storage(value(get_str, raw, "storage", "", None), base_dir)
+    scoring = value(get_str, raw, "scoring", "", None)
 
-    data = get_table(err, raw, "data")
+    data = section_of("data")
     check_keys(err, data, _DATA, "data")
-    dataset = get_str(err, data, "dataset", "data", default=None)
-    path_text = get_str(err, data, "path", "data", default=None)
-    target = get_str(err, data, "target", "data", default=None)
-    if (dataset is None) == (path_text is None):
-        err.fail("[data] needs exactly one of 'dataset' (a bundled dataset: "
-                 f"{', '.join(DATASETS)}) or 'path' (a CSV / Parquet file)")
-    if dataset is not None:
-        if dataset not in DATASETS:
-            err.fail(f"[data] dataset {dataset!r} is not bundled; choose one of "
-                     f"{', '.join(DATASETS)} (datasets that download are not supported), "
-                     "or give 'path' and 'target'")
-        if target is not None or "features" in data:
-            err.fail("[data] 'target' and 'features' go with 'path', not 'dataset'")
-    elif target is None:
-        err.fail("[data] 'path' needs 'target': the name of the target column")
+    before = len(err.problems)
+    dataset = value(get_str, data, "dataset", "data", None)
+    path_text = value(get_str, data, "path", "data", None)
+    target = value(get_str, data, "target", "data", None)
+    if isinstance(raw.get("data"), dict) and len(err.problems) == before:  # no cascade
+        _check_data_source(err, data, dataset, path_text, target)
     features = data.get("features")
     if features is not None and (
         not isinstance(features, list) or not features
         or not all(isinstance(f, str) for f in features)
     ):
-        err.fail(f"[data] features must be a non-empty list of column names, got {features!r}")
-    test_size = get_float(err, data, "test_size", "data", default=0.25)
+        err.add(f"[data] features must be a non-empty list of column names, got {features!r}",
+                "data")
+        features = None
+    test_size = value(get_float, data, "test_size", "data", 0.25)
     if not 0.0 < test_size < 1.0:
-        err.fail(f"[data] test_size must be in (0, 1), got {test_size!r}")
+        err.add(f"[data] test_size must be in (0, 1), got {test_size!r}", "data")
+        test_size = 0.25
 
-    est = get_table(err, raw, "estimator")
+    est = section_of("estimator")
     check_keys(err, est, _ESTIMATOR, "estimator")
-    cls = get_str(err, est, "class", "estimator", default=None)
-    if cls is None or "." not in cls.strip("."):
-        err.fail("[estimator] class must be an import path like "
-                 f"'sklearn.ensemble.HistGradientBoostingClassifier', got {cls!r}")
+    before = len(err.problems)
+    cls = value(get_str, est, "class", "estimator", None)
+    if isinstance(raw.get("estimator"), dict) and len(err.problems) == before and (
+            cls is None or "." not in cls.strip(".")):
+        err.add("[estimator] class must be an import path like "
+                f"'sklearn.ensemble.HistGradientBoostingClassifier', got {cls!r}", "estimator")
     params = est.get("params", {})
     if not isinstance(params, dict):
-        err.fail(f"[estimator] params must be a table, got {params!r}")
+        err.add(f"[estimator] params must be a table, got {params!r}", "estimator")
+        params = {}
 
-    space = get_table(err, raw, "space")
-    if not space:
-        err.fail("[space] is empty: give at least one parameter to tune")
-    for name, entry in space.items():
-        check_param(err, name, entry)
+    space_table = section_of("space")
+    space: dict[str, dict[str, Any]] = {}
+    if "space" in raw and isinstance(raw["space"], dict) and not space_table:
+        err.add("[space] is empty: give at least one parameter to tune", "space")
+    for name, entry in space_table.items():
+        with err.check("space.params"):  # a bad parameter: the others are still checked
+            check_param(err, name, entry)
+            space[name] = dict(entry)
 
-    searcher_table = get_table(err, raw, "searcher", required=False)
-    searcher = get_str(err, searcher_table, "name", "searcher", default="bayes")
-    options = {k: v for k, v in searcher_table.items() if k != "name"}
+    searcher_table = section_of("searcher")
+    searcher = value(get_str, searcher_table, "name", "searcher", "bayes")
+    batch_size = value(get_int, searcher_table, "batch_size", "searcher", None, low=1,
+                       part="batch_size")
+    options = {k: v for k, v in searcher_table.items() if k not in ("name", "batch_size")}
     if "seed" in options:
-        err.fail("[searcher] seed: set the top-level 'seed' (or pass --seed) instead")
+        err.add("[searcher] seed: set the top-level 'seed' (or pass --seed) instead")
+        del options["seed"]
 
-    budget = get_table(err, raw, "budget", required=False)
+    budget = section_of("budget")
     check_keys(err, budget, _BUDGET, "budget")
-    n_trials = get_int(err, budget, "n_trials", "budget", default=30, low=1)
-    timeout = get_float(err, budget, "timeout", "budget", default=None)
+    n_trials = value(get_int, budget, "n_trials", "budget", 30, low=1)
+    timeout = value(get_float, budget, "timeout", "budget", None)
     if timeout is not None and not timeout > 0:
-        err.fail(f"[budget] timeout must be a positive number of seconds, got {timeout!r}")
-    n_jobs = get_int(err, budget, "n_jobs", "budget", default=1, low=-1)
+        err.add(f"[budget] timeout must be a positive number of seconds, got {timeout!r}",
+                "budget")
+        timeout = None
+    n_jobs = value(get_int, budget, "n_jobs", "budget", 1, low=-1)
     if n_jobs == 0:
-        err.fail("[budget] n_jobs must be a positive integer or -1 (all cores), got 0")
-    threads = get_int(err, budget, "threads", "budget", default=1, low=0)
+        err.add("[budget] n_jobs must be a positive integer or -1 (all cores), got 0", "budget")
+        n_jobs = 1
+    threads = value(get_int, budget, "threads", "budget", 1, low=0)
 
-    cv = get_table(err, raw, "cv", required=False)
+    cv = section_of("cv")
     check_keys(err, cv, _CV, "cv")
-    n_splits = get_int(err, cv, "n_splits", "cv", default=5, low=2)
-    stratified = get_bool(err, cv, "stratified", "cv", default=None)
-    shuffle = get_bool(err, cv, "shuffle", "cv", default=True)
-    cv_seed = get_int(err, cv, "seed", "cv", default=seed, low=0)
+    n_splits = value(get_int, cv, "n_splits", "cv", 5, low=2)
+    stratified = value(get_bool, cv, "stratified", "cv", None)
+    shuffle = value(get_bool, cv, "shuffle", "cv", True)
+    cv_seed = value(get_int, cv, "seed", "cv", seed, low=0)
 
-    return TuneSpec(
+    spec = TuneSpec(
         source=source,
         base_dir=base_dir,
         study_name=study_name,
         storage=storage,
         seed=seed,
         scoring=scoring or "",
-        estimator_class=cls,
+        estimator_class=cls or "",
         estimator_params=dict(params),
-        space={k: dict(v) for k, v in space.items()},
+        space=space,
         searcher=searcher,
         searcher_options=options,
+        batch_size=batch_size,
         dataset=dataset,
         path=None if path_text is None else (base_dir / path_text),
         target=target,
@@ -327,6 +366,38 @@ def parse_spec(raw: Mapping[str, Any], *, source: str, base_dir: Path,
         cv_seed=cv_seed,
         seed_given={"cv": "seed" in cv, "split": False},
     )
+    if err.problems:
+        _check_the_rest(err, spec)
+        err.raise_if_any()
+    return spec
+
+
+def _check_data_source(err: Errors, data: Mapping[str, Any], dataset: str | None,
+                       path_text: str | None, target: str | None) -> None:
+    if (dataset is None) == (path_text is None):
+        err.add("[data] needs exactly one of 'dataset' (a bundled dataset: "
+                f"{', '.join(DATASETS)}) or 'path' (a CSV / Parquet file)", "data")
+    elif dataset is not None:
+        if dataset not in DATASETS:
+            err.add(f"[data] dataset {dataset!r} is not bundled; choose one of "
+                    f"{', '.join(DATASETS)} (datasets that download are not supported), "
+                    "or give 'path' and 'target'", "data")
+        if target is not None or "features" in data:
+            err.add("[data] 'target' and 'features' go with 'path', not 'dataset'", "data")
+    elif target is None:
+        err.add("[data] 'path' needs 'target': the name of the target column", "data")
+
+
+def _check_the_rest(err: Errors, spec: TuneSpec) -> None:
+    """Add what :func:`~calipers.cli._tune_run.check_spec` finds in the well-formed parts
+    of a spec that already has problems, so that they are all reported together."""
+    from calipers.cli._tune_run import check_spec
+
+    try:
+        problems, _, _ = check_spec(spec, skip=frozenset(err.bad))
+    except Exception:  # noqa: BLE001 (e.g. an estimator module failing at import: the
+        return  # problems of the form are reported in any case; tune reports the rest)
+    err.problems.extend(p for p in problems if p not in err.problems)
 
 
 def resolve_storage(url: str | None, base_dir: Path) -> str:
@@ -346,40 +417,3 @@ def resolve_storage(url: str | None, base_dir: Path) -> str:
         if rest and rest != ":memory:" and not rest.startswith("/"):
             return prefix + (base_dir / rest).as_posix()
     return url
-
-
-def build_space(spec: TuneSpec) -> Any:
-    """Return the :class:`calipers.search.SearchSpace` of ``spec.space``.
-
-    Raises
-    ------
-    SpecError
-        Naming the parameter when the space rejects it (bounds, conditions...).
-    """
-    from calipers import search
-
-    err = Errors(spec.source)
-    params: dict[str, Any] = {}
-    for name, entry in spec.space.items():
-        kind = entry["type"]
-        cond = entry.get("condition")
-        if isinstance(cond, dict):
-            parent, values = ((cond["parent"], cond["values"]) if "parent" in cond
-                              else next(iter(cond.items())))
-            cond = search.Condition(parent, tuple(values if isinstance(values, list)
-                                                  else [values]))
-        kwargs = {k: v for k, v in entry.items() if k not in ("type", "condition")}
-        try:
-            if kind == "float":
-                params[name] = search.Float(condition=cond, **kwargs)
-            elif kind == "int":
-                params[name] = search.Int(condition=cond, **kwargs)
-            else:
-                params[name] = search.Categorical(condition=cond, **kwargs)
-        except (TypeError, ValueError) as exc:
-            err.fail(f"[space] {name}: {exc}")
-    try:
-        return search.SearchSpace(params)
-    except (TypeError, ValueError) as exc:
-        err.fail(f"[space]: {exc}")
-        raise  # unreachable: fail raises

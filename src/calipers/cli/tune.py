@@ -3,8 +3,8 @@
 Usage::
 
     calipers tune SPEC.toml [--storage URL] [--study-name NAME] [--n-trials N]
-                  [--n-jobs N] [--timeout S] [--seed S] [--dask ADDRESS]
-                  [--progress | --no-progress]
+                  [--n-jobs N] [--batch-size N] [--timeout S] [--seed S]
+                  [--dask ADDRESS] [--progress | --no-progress]
 
 The spec (see :mod:`calipers.cli._tune_spec`) names the data, the estimator, the
 search space, the searcher, the budget, the cross-validation and the scoring. The
@@ -12,6 +12,11 @@ study is stored (default: ``calipers-study.db`` next to the spec) and resumed wh
 it exists: ``n_trials`` is the study's total, so running the command again after an
 interruption runs only the missing trials. A progress bar shows the trial count and
 the best score so far; at the end the best trial's score and parameters are printed.
+
+With ``--n-jobs N`` (or ``--dask``) an adaptive searcher such as ``bayes`` proposes N
+trials per round (the cluster's threads with ``--dask``), so they run at the same time;
+``--batch-size`` (or ``[searcher] batch_size``) sets the round size instead: the same
+seed and batch size give the same trials for any ``--n-jobs``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ def add_tuning_arguments(p: argparse.ArgumentParser) -> None:
                    help="the study's total number of trials (a resumed study runs the rest)")
     g.add_argument("--n-jobs", type=_n_jobs, metavar="N",
                    help="trials run in parallel processes (-1: one per core)")
+    g.add_argument("--batch-size", type=_positive_int, metavar="N",
+                   help="trials an adaptive searcher (bayes, halving) proposes per round, "
+                   "each round seeing the results of the rounds before (default: the "
+                   "spec's [searcher] batch_size, else one per parallel slot: --n-jobs, or "
+                   "the --dask cluster's threads). Smaller rounds lose less to parallelism "
+                   "per trial; the same seed and batch size give the same trials")
     g.add_argument("--timeout", type=_seconds, metavar="S", help="stop after S seconds")
     g.add_argument("--dask", metavar="ADDRESS",
                    help="run the trials on the dask cluster whose scheduler is at ADDRESS "
@@ -73,7 +84,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  calipers tune spec.toml\n"
-            "  calipers tune spec.toml --n-trials 100 --n-jobs 2\n"
+            "  calipers tune spec.toml --n-trials 100 --n-jobs 2   # bayes: rounds of 2\n"
             "  calipers tune spec.toml --storage postgresql+psycopg://me@db/studies\n"
             "then: calipers study show calipers-study.db; calipers study plot "
             "calipers-study.db --out history.png"
@@ -94,7 +105,7 @@ def apply_overrides(spec: Any, args: argparse.Namespace) -> Any:
     changes: dict[str, Any] = {}
     if getattr(args, "storage", None):
         changes["storage"] = resolve_storage(args.storage, Path.cwd())
-    for key in ("study_name", "n_trials", "n_jobs", "timeout"):
+    for key in ("study_name", "n_trials", "n_jobs", "batch_size", "timeout"):
         value = getattr(args, key, None)
         if value is not None:
             changes[key] = value
@@ -120,13 +131,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def guarded(prog: str, work: Callable[[], Any]) -> tuple[int, Any]:
-    """``(0, work())``; on bad input (spec, data, storage) one error line on stderr and
+    """``(0, work())``; on bad input (spec, data, storage) one error line on stderr (a
+    spec with several problems: a line naming the file, then one line per problem) and
     ``(2, None)``; on Ctrl-C a note that finished trials are stored and ``(130, None)``.
 
     The error handling ``calipers tune`` and ``calipers run`` share.
     """
+    from calipers.cli._tune_checks import SpecError
+
     try:
         return 0, work()
+    except SpecError as exc:
+        several = len(exc.problems) > 1
+        head = str(exc).split("\n", 1)[0] if several else str(exc)  # "<file>: N problems:"
+        lines = [f"{prog}: error: {_one_line(head)}"]
+        lines += [f"  - {_one_line(p)}" for p in exc.problems] if several else []
+        print("\n".join(lines), file=sys.stderr)
+        return 2, None
     except (ValueError, TypeError, OSError, ImportError, KeyError) as exc:
         print(f"{prog}: error: {_one_line(_message(exc))}", file=sys.stderr)
         return 2, None

@@ -192,7 +192,9 @@ class BayesSearcher(Searcher):
             optimize_acquisition(
                 gp,
                 self._layout,
-                float(gp.y[: len(x)].min()),
+                # the incumbent includes the pending points' believed values, so a
+                # round's proposals do not pile up where one is already expected
+                float(gp.y.min()),
                 self.trial_rng(number),
                 incumbents=x[order[:4]],
                 exclude=np.vstack([x, xp]),

@@ -25,7 +25,7 @@ def create_study(
     storage: str | Storage | None = None,
     study_name: str | None = None,
     load_if_exists: bool = False,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     searcher_options: Mapping[str, Any] | None = None,
     heartbeat_interval: float = 5.0,
     heartbeat_grace: float = 60.0,
@@ -55,10 +55,21 @@ def create_study(
     load_if_exists : bool
         Resume the stored study of that name instead of raising
         :class:`DuplicateStudyError`. Its space and direction must match.
-    batch_size : int
-        Trials per round: an adaptive searcher's proposals in round ``r`` see the
-        results of rounds ``< r`` only, so a seed gives the same trials for any
-        ``n_jobs``. Raise it to run an adaptive searcher's trials in parallel.
+    batch_size : int, optional
+        Trials per round of an adaptive searcher (``bayes``, ``halving``): the
+        proposals of round ``r`` see the results of rounds ``< r`` only, and those
+        of one round spread out around each other (bayes: kriging believer), so a
+        round's trials can run at the same time. ``None`` (the default) resolves,
+        in each :meth:`Study.optimize` call, to its number of parallel slots:
+        ``n_jobs``, or the executor's worker threads, 1 for a serial run. So a
+        parallel run is parallel by default. The same seed and the same batch size
+        (given, or resolved) give the same trials for any ``n_jobs``; with
+        ``n_jobs=-1`` the resolved size is the machine's core count, so give it
+        explicitly for trials that do not depend on the machine. Larger rounds
+        cost regret per trial (each proposal knows fewer results; see the README).
+        The value given here (``None`` included) is stored; a study resumed with
+        ``load_if_exists=True`` uses a ``batch_size`` passed then, else the
+        stored one. Non-adaptive searchers (``random``, ``grid``) ignore it.
     searcher_options : dict, optional
         Keyword options for the searcher class.
     heartbeat_interval, heartbeat_grace : float
@@ -68,8 +79,7 @@ def create_study(
     """
     if direction not in _DIRECTIONS:
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_batch_size(batch_size)
     from calipers.search._space import SearchSpace
 
     space = SearchSpace.coerce(space)
@@ -115,6 +125,7 @@ def create_study(
         heartbeat_interval=heartbeat_interval,
         heartbeat_grace=heartbeat_grace,
         max_retries=max_retries,
+        batch_size=batch_size,
     )
 
 
@@ -126,13 +137,15 @@ def load_study(
     heartbeat_interval: float = 5.0,
     heartbeat_grace: float = 60.0,
     max_retries: int = 3,
+    batch_size: int | None = None,
 ) -> Study:
     """Open a stored study to inspect it or go on optimizing.
 
     Trials left RUNNING by a dead process (heartbeat older than ``heartbeat_grace``)
     are marked FAILED and their parameters enqueued again. The searcher is rebuilt
     from the stored name, seed and options and replays every finished trial; pass
-    ``searcher=`` (an instance) for one that is not registered.
+    ``searcher=`` (an instance) for one that is not registered. ``batch_size``
+    overrides the stored one for this process's runs (see :func:`create_study`).
 
     Raises
     ------
@@ -141,6 +154,7 @@ def load_study(
     """
     if storage is None:
         raise ValueError("load_study needs the storage the study was created in (a URL)")
+    check_batch_size(batch_size)
     store = get_storage(storage)
     info = store.get_study(_check_name(study_name))
     from calipers.search._space import SearchSpace
@@ -163,7 +177,19 @@ def load_study(
         heartbeat_interval=heartbeat_interval,
         heartbeat_grace=heartbeat_grace,
         max_retries=max_retries,
+        batch_size=batch_size,
     )
+
+
+def check_batch_size(batch_size: Any) -> None:
+    """Raise ``ValueError`` unless ``batch_size`` is None or a positive int."""
+    if batch_size is None:
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"batch_size must be a positive int, or None for one per parallel slot "
+            f"(n_jobs), got {batch_size!r}"
+        )
 
 
 def _check_name(name: Any) -> str:

@@ -1,10 +1,13 @@
 """The optimization loop behind :meth:`Study.optimize`.
 
-Trials are proposed in rounds of ``batch_size``. A non-adaptive searcher (its
-``ask(number)`` ignores told values) is asked whenever a worker slot frees up and told
-at once. An adaptive one is asked for a whole round while it sees only the results of
-earlier rounds: the round's results are held and told, in trial-number order, when the
-round is over. Either way the parameters of trial ``n`` do not depend on ``n_jobs``.
+Trials are proposed in rounds of the study's ``batch_size``; ``None`` resolves to the
+call's parallel slots (``n_jobs``, or the executor's worker threads; 1 when serial), so
+a parallel run keeps every slot busy. A non-adaptive searcher (its ``ask(number)``
+ignores told values) is asked whenever a worker slot frees up and told at once. An
+adaptive one is asked for a whole round while it sees only the results of earlier
+rounds: the round's results are held and told, in trial-number order, when the round
+is over. Either way the parameters of trial ``n`` depend on the seed and the batch
+size, not on ``n_jobs``.
 """
 
 from __future__ import annotations
@@ -107,6 +110,8 @@ class _Loop:
         self.n_jobs = n_jobs
         self.parallel = executor is not None or n_jobs > 1
         self.slots = _slots(executor, n_jobs) if self.parallel else 1
+        #: trials per round of an adaptive searcher (the study's, or one per slot)
+        self.batch_size = study.batch_size if study.batch_size is not None else self.slots
         self.started = 0
         self.exhausted = False
         self.error: BaseException | None = None
@@ -249,7 +254,7 @@ class _Loop:
                         if self.in_flight:
                             break  # the round is not over
                         self.flush()
-                        round_left = self.study.batch_size
+                        round_left = self.batch_size
                     job = self.start()
                     if job is None:
                         self.exhausted = True
@@ -394,19 +399,22 @@ def run_optimize(
     executor: Any,
 ) -> None:
     n_jobs, catch, callbacks = _check_args(objective, n_trials, timeout, n_jobs, catch, callbacks)
-    adaptive = bool(getattr(study.searcher, "adaptive", True))
-    if adaptive and study.batch_size == 1 and (n_jobs > 1 or executor is not None):
+    loop = _Loop(study, objective, n_trials, timeout, n_jobs, catch, callbacks, executor)
+    if loop.adaptive and loop.parallel and loop.batch_size < loop.slots:
+        # only an explicit batch_size can be smaller: None resolves to the slots
+        name = study.searcher.name or type(study.searcher).__name__
         warnings.warn(
-            f"searcher {study.searcher.name or type(study.searcher).__name__!r} is adaptive "
-            "and the study's batch_size is 1, so trials run one at a time whatever n_jobs "
-            "is (each sees all earlier results); create the study with batch_size=n_jobs "
-            "to run rounds of trials in parallel",
+            f"searcher {name!r} is adaptive and the study's batch_size is "
+            f"{loop.batch_size}, so at most {loop.batch_size} of the {loop.slots} parallel "
+            "slots run trials at once (a round waits for the results of the one before); "
+            "create or load the study with batch_size=None (one trial per slot) or "
+            f"batch_size={loop.slots} (calipers tune: --batch-size {loop.slots}) to use "
+            "them all",
             RuntimeWarning,
             stacklevel=3,
         )
     study._fail_stale()
     study._sync()
-    loop = _Loop(study, objective, n_trials, timeout, n_jobs, catch, callbacks, executor)
     if show_progress:
         from tqdm.auto import tqdm
 

@@ -41,6 +41,7 @@ class Study:
         heartbeat_interval: float = 5.0,
         heartbeat_grace: float = 60.0,
         max_retries: int = 3,
+        batch_size: int | None = None,
     ) -> None:
         _check_heartbeat(heartbeat_interval, heartbeat_grace)
         self._storage = storage
@@ -49,7 +50,13 @@ class Study:
         self.heartbeat_interval = float(heartbeat_interval)
         self.heartbeat_grace = float(heartbeat_grace)
         self.max_retries = int(max_retries)
-        self.batch_size = int(info.searcher.get("batch_size", 1))
+        stored_batch = info.searcher.get("batch_size")
+        #: Trials per round of an adaptive searcher; ``None``: the parallel slots of
+        #: each :meth:`optimize` call (see :func:`create_study`).
+        self.batch_size: int | None = (
+            batch_size if batch_size is not None
+            else None if stored_batch is None else int(stored_batch)
+        )
         self._lock = threading.RLock()
         self._cache: dict[int, FrozenTrial] = {}
         self._seq = 0
@@ -197,7 +204,9 @@ class Study:
             Seconds after which no new trial starts (running ones finish).
         n_jobs : int
             Worker processes (joblib loky; ``-1`` = all cores). ``1`` runs the
-            objective in this process.
+            objective in this process. An adaptive searcher whose study has no
+            ``batch_size`` proposes ``n_jobs`` trials per round (the executor's
+            worker threads with ``executor``), so all the workers are busy.
         catch : exception class or tuple
             Exceptions that fail a trial and let the study go on. Others fail the
             trial and are re-raised (after the running trials finish).
