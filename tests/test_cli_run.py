@@ -211,3 +211,40 @@ def test_subprocess(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "held-out roc_auc:" in proc.stdout
     assert proc.stderr == ""
+
+
+NO_SKLEARN = '''
+import sys
+
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sklearn" or name.startswith("sklearn."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Block())
+from calipers.cli.main import main
+
+sys.exit(main(["run", "--out", sys.argv[1]]))
+'''
+
+
+def test_run_without_sklearn_names_the_extra(tmp_path):
+    """Without scikit-learn, `calipers run` says which pip extra installs it (it used to
+    print a bare "No module named 'sklearn'")."""
+    out = subprocess.run([sys.executable, "-c", NO_SKLEARN, str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    err = out.stderr.strip().splitlines()[-1]
+    assert err.startswith("calipers run: error:") and "No module named 'sklearn'" in err
+    assert err.endswith("pip install 'calipers[sklearn]' (from a checkout: pip install "
+                        "'.[sklearn]')")
+
+
+def test_readme_install_lines_work_from_a_checkout():
+    """calipers is not on an index: the README installs extras as ".[extra]" and says so."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert 'pip install "calipers[' not in text
+    assert "is not on a package index" in text

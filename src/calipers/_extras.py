@@ -45,3 +45,18 @@ def require(module: str, feature: str | None = None, extra: str | None = None) -
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module, extra or EXTRAS.get(module, module), feature) from exc
+
+
+def install_hint(exc: BaseException) -> str | None:
+    """The pip command for a ``ModuleNotFoundError`` of a module an extra installs.
+
+    ``None`` for other errors (and for :class:`MissingExtraError`, which already
+    names it).
+    """
+    if not isinstance(exc, ModuleNotFoundError) or isinstance(exc, MissingExtraError):
+        return None
+    extra = EXTRAS.get((exc.name or "").split(".")[0])
+    if extra is None:
+        return None
+    return f"pip install 'calipers[{extra}]' (from a checkout: pip install '.[{extra}]')"
+

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from calipers._extras import install_hint
 from calipers.cli._tune_spec import DATASETS, SpecError, TuneSpec
 
 __all__ = ["Data", "is_classifier", "load_data", "make_estimator"]
@@ -126,7 +127,9 @@ def make_estimator(spec: TuneSpec) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise SpecError(f"{where}: cannot import {module_name!r}: {exc}") from None
+        hint = install_hint(exc)
+        raise SpecError(f"{where}: cannot import {module_name!r}: {exc}"
+                        + (f"; {hint}" if hint else "")) from None
     cls = getattr(module, cls_name, None)
     if not isinstance(cls, type):
         raise SpecError(f"{where}: {module_name!r} has no class {cls_name!r}")

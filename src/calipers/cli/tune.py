@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from calipers._extras import install_hint
 from calipers.cli.eval import _checked, _one_line, _positive_int, _seed
 
 __all__ = ["add_parser", "add_tuning_arguments", "apply_overrides", "dask_executor", "run"]
@@ -182,4 +183,7 @@ def _message(exc: BaseException) -> str:
     text = str(exc)
     if isinstance(exc, KeyError) and len(exc.args) == 1 and text.startswith("'"):
         text = str(exc.args[0])
+    hint = install_hint(exc)
+    if hint is not None:  # a bare "No module named 'sklearn'": name the extra
+        text = f"{text}: {hint}"
     return text
