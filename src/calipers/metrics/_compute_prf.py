@@ -9,6 +9,8 @@ already trusts.
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 import warnings
 from collections.abc import Collection
 from typing import Any
@@ -33,12 +35,71 @@ __all__ = [
 PRF_ALL = ("precision", "recall", "f-score")
 
 
-class UndefinedMetricWarning(UserWarning):
+class _WarningBase(UserWarning):
+    """A Python-level base, so that the base can be swapped for scikit-learn's class
+    (same object layout: see :func:`_adopt_sklearn_warning`)."""
+
+
+class UndefinedMetricWarning(_WarningBase):
     """A metric is undefined for the data (e.g. precision with no predicted positives).
 
     The value is then set by the ``zero_division`` (or ``replace_undefined_by``)
     option. Same meaning and texts as scikit-learn's warning of the same name.
+
+    Once scikit-learn is imported (before or after calipers), this class is also a
+    subclass of ``sklearn.exceptions.UndefinedMetricWarning``, so warning filters and
+    ``pytest.warns`` written for scikit-learn catch calipers' warnings too. calipers
+    never imports scikit-learn for this.
     """
+
+
+def _adopt_sklearn_warning(module: Any) -> None:
+    """Make :class:`UndefinedMetricWarning` derive from ``module``'s class of that name."""
+    theirs = getattr(module, "UndefinedMetricWarning", None)
+    if isinstance(theirs, type) and issubclass(theirs, UserWarning) and \
+            not issubclass(UndefinedMetricWarning, theirs):
+        try:
+            UndefinedMetricWarning.__bases__ = (theirs,)
+        except TypeError:  # an incompatible layout: keep calipers' own class
+            pass
+
+
+class _AdoptOnImport(importlib.abc.MetaPathFinder):
+    """Runs :func:`_adopt_sklearn_warning` right after ``sklearn.exceptions`` loads,
+    without importing it (it only wraps the loader that the other finders return)."""
+
+    NAME = "sklearn.exceptions"
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != self.NAME:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        run = getattr(loader, "exec_module", None)
+        if run is None:
+            return spec
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _adopt_sklearn_warning(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+if "sklearn.exceptions" in sys.modules:
+    _adopt_sklearn_warning(sys.modules["sklearn.exceptions"])
+elif not any(isinstance(f, _AdoptOnImport) for f in sys.meta_path):
+    sys.meta_path.insert(0, _AdoptOnImport())
 
 
 # ---------------------------------------------------------------------------

@@ -179,7 +179,10 @@ def roc_auc_score(y_true: Any, y_score: Any, *, average: str | None = "macro",
     y_type, classes = target_type(t, "y_true")
     s = score_array(y_score, finite=False)
     n = check_lengths(y_true=t, y_score=s, sample_weight=as_np(sample_weight))
-    weights = weights_array(sample_weight, n)
+    # One class only: scikit-learn warns and returns NaN before it looks at the weights
+    # (all-zero weights included), so the weights are not checked then either.
+    one_class = y_type == BINARY and len(classes) < 2
+    weights = None if one_class else weights_array(sample_weight, n)
     scores = as_scores(s)
     if y_type == MULTICLASS or (y_type == BINARY and scores.ndim == 2 and scores.shape[1] > 2):
         return _multiclass_roc_auc(t.reshape(-1), scores, classes, labels, multi_class,
