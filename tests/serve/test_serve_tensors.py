@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import statistics
+import time
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from calipers.serve._errors import HTTP_STATUS, ServeError
+from calipers.serve._errors import HTTP_STATUS, MAX_MESSAGE_CHARS, ServeError
 from calipers.serve._tensors import (
+    MAX_DEPTH,
     classify_results,
     decode_examples,
     decode_predict,
@@ -17,6 +22,7 @@ from calipers.serve._tensors import (
     encode_predict,
     parse_json,
     regress_results,
+    to_array,
 )
 
 X_SPEC = [{"name": "X", "dtype": "float32", "shape": [None, 3]}]
@@ -24,9 +30,9 @@ TWO = [{"name": "a", "dtype": "float32", "shape": [None, 2]},
        {"name": "b", "dtype": "int64", "shape": [None]}]
 
 
-def bad(fn, *args, match=None, code="INVALID_ARGUMENT"):
+def bad(fn, *args, match=None, code="INVALID_ARGUMENT", **kwargs):
     with pytest.raises(ServeError, match=match) as info:
-        fn(*args)
+        fn(*args, **kwargs)
     assert info.value.code == code
     return info.value
 
@@ -195,3 +201,149 @@ def test_classify_and_regress_results():
     assert regress_results({"prediction": np.array([1.5, 2.0])}) == {"results": [1.5, 2.0]}
     assert regress_results({"y": np.array([[1.5], [2.0]])}) == {"results": [1.5, 2.0]}
     bad(regress_results, {"y": np.zeros((2, 3))}, code="FAILED_PRECONDITION")
+
+
+# -- issue 13: hostile bodies -------------------------------------------------------------
+def _nested(depth: int, leaf="1") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+def test_nesting_is_bounded_before_parsing():
+    # the body of the issue: accepted by json.loads, then RecursionError while quoted
+    body = '{"signature_name": 1, "x": ' + "[" * 988 + "]" * 988 + "}"
+    err = bad(parse_json, body.encode(), match=f"nested deeper than {MAX_DEPTH} levels")
+    assert len(err.message) < 200
+    # the root object counts as a level: MAX_DEPTH levels parse, one more does not
+    assert parse_json(f'{{"x": {_nested(MAX_DEPTH - 1)}}}'.encode())["x"]
+    bad(parse_json, f'{{"x": {_nested(MAX_DEPTH)}}}'.encode(), match="nested deeper")
+    objects = '{"a": ' * MAX_DEPTH + "1" + "}" * MAX_DEPTH
+    assert parse_json(objects.encode())["a"]
+    bad(parse_json, ('{"a": ' + objects + "}").encode(), match="nested deeper")
+    # brackets in strings (escaped quotes and backslashes included) are not nesting
+    text = json.dumps({"s": "[" * 500 + '\\"[[' + "{" * 500, "t": ["\\", "[\\\\"]})
+    assert parse_json(text.encode())["s"].startswith("[[[")
+    # each error path that quotes the request, at the deepest accepted nesting
+    deepest = json.loads(_nested(MAX_DEPTH - 2))
+    for call, doc in [
+        (decode_predict, {"instances": {"a": deepest}}),
+        (decode_predict, {"instances": [], "inputs": deepest}),
+        (decode_examples, {"x": deepest}),
+    ]:
+        err = bad(call, doc, X_SPEC)
+        assert len(err.message) < 600
+    err = bad(parse_json, json.dumps({"signature_name": 1, "x": deepest}).encode(),
+              match="'signature_name' key must be a string")
+    assert len(err.message) < 600
+
+
+def test_show_is_bounded_and_iterative():
+    from calipers.serve._tensors import _show
+
+    deep = 1
+    for _ in range(100_000):  # far deeper than any recursion limit
+        deep = [deep]
+    text = _show(deep)
+    assert text.startswith("[[[") and text.endswith("...") and len(text) == 203
+    huge = {"a": list(range(10**6)), "b": "x" * 10**6}
+    tracemalloc.start()
+    try:
+        assert len(_show(huge)) == 203
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000  # it stops after 200 characters: never the whole text
+    assert _show({"a": [1, None, True, "s", 1.5, float("nan"), {}]}) == \
+        '{"a": [1, null, true, "s", 1.5, NaN, {}]}'
+    assert _show("\ud800") == '"\\ud800"'  # escaped: safe to encode and log
+
+
+def test_error_messages_are_bounded():
+    err = bad(parse_json, json.dumps({"signature_name": "s" * 10**6}).encode(),
+              match="Serving signature name: \"sss")
+    assert len(err.message) < 300
+    keys = {f"k{i}": 0 for i in range(100_000)}
+    err = bad(decode_predict, {"inputs": {"X": [[1, 2, 3]], **keys}}, X_SPEC,
+              match='Unknown named input.*"k0", .* and 99995 more')
+    assert len(err.message) < 300
+    # the last guard: any message is cut, and its lone surrogates escaped
+    err = ServeError("INVALID_ARGUMENT", "x" * 10**6 + "\ud800")
+    assert len(err.message) <= MAX_MESSAGE_CHARS + 40 and "more characters" in err.message
+    assert ServeError("INVALID_ARGUMENT", 'name "\ud800"').message == 'name "\\ud800"'
+    ServeError("INVALID_ARGUMENT", "\ud800" * 5).message.encode("utf-8")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32",
+                                      "utf-32-le", "utf-32-be"])
+def test_only_utf8_is_json(encoding):
+    body = json.dumps({"inputs": [[True, 1.0, 2.0]]}).encode(encoding)
+    bad(parse_json, body, match="send JSON encoded as UTF-8")
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (b'{"inputs": "\xed\xa0\x80"}', "Invalid encoding in string. at offset: 12"),  # surrogate
+    (b'{"inputs": "\xc3"}', "Invalid encoding"),
+    (b'{"inputs": [1]}\xff', "Invalid encoding"),
+    (b'{"inputs": "\\ud800"}', "lone surrogate"),
+    (b'{"\\udc00": [1]}', "lone surrogate"),
+    (b'{"inputs": [' + b"9" * 5000 + b"]}", "more than 4300 digits"),
+])
+def test_invalid_text_is_refused(body, fragment):
+    bad(parse_json, body, match=re.escape(fragment))
+
+
+def test_valid_unicode_and_a_utf8_bom_are_accepted():
+    assert parse_json('{"s": "é😀", "t": "\\ud83d\\ude00"}'.encode())["t"] == "😀"
+    assert parse_json(b'{"s": "\\\\ud800"}')["s"] == "\\ud800"  # an escaped backslash
+    assert parse_json(b'\xef\xbb\xbf{"inputs": [1]}') == {"inputs": [1]}
+
+
+def test_booleans_are_refused_whatever_the_caller_says():
+    # bools=False was a hint from the body's bytes, wrong for UTF-16 bodies
+    for bools in (True, False):
+        bad(to_array, [1.0, True], {"dtype": "float32"}, "'inputs'", match="Type: Boolean",
+            bools=bools)
+    bad(to_array, [True, 1], {"dtype": "bool"}, "'inputs'", match="1 Type: Number")
+    bad(to_array, [1, 2.5], {"dtype": "int64"}, "'inputs'", match="Number \\(not an integer\\)")
+    bad(to_array, [10**400], {"dtype": "float32"}, "'inputs'", match="out of range")
+    bad(to_array, [10**400, -1], {"dtype": "int64"}, "'inputs'", match="out of range")
+    assert to_array([[1, 2.5]], {"dtype": "float64"}, "x").tolist() == [[1.0, 2.5]]
+
+
+def test_strings_among_numbers_take_no_memory():
+    """numpy would make a fixed-width string array as wide as the longest string."""
+    value = ["a" * 10_000] + ["b"] * 5_000  # numpy: 5001 x 40 kB = 200 MB
+    tracemalloc.start()
+    try:
+        bad(to_array, value, {"dtype": "float32"}, "'inputs'", match='"a+.*Type: String')
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+
+
+def _median_seconds(fn, *args, rounds: int = 3) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        try:
+            fn(*args)
+        except ServeError:
+            pass
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def test_error_paths_are_linear():
+    """Bad values cost about what good ones of the same size do (was quadratic)."""
+    n = 200_000
+    spec = {"dtype": "float32"}
+    good = _median_seconds(to_array, [1.0] * (n + 1), spec, "'inputs'")
+    for hostile in ([1.0] * n + [None], [1.0] * n + ["a"], [[1.0]] * n + [[None]]):
+        assert _median_seconds(to_array, hostile, spec, "'inputs'") < 50 * good
+    # examples sharing a large context (was merged into each example)
+    m = 5_000
+    good_doc = {"examples": [{"X": [1, 2, 3]}] * (2 * m)}
+    context = {"X": [1, 2, 3], **{f"k{i}": 0 for i in range(m)}}
+    hostile_doc = {"context": context, "examples": [{}] * m + [1]}
+    good = _median_seconds(decode_examples, good_doc, X_SPEC)
+    assert _median_seconds(decode_examples, hostile_doc, X_SPEC) < 50 * good

@@ -20,23 +20,30 @@ from typing import Any
 import numpy as np
 
 from calipers.serve._errors import ServeError, invalid
+from calipers.serve._parse import MAX_DEPTH, load_json
+from calipers.serve._parse import show as _show
+
+__all__ = ["MAX_DEPTH", "classify_results", "decode_examples", "decode_predict", "dumps",
+           "encode_predict", "parse_json", "regress_results", "to_array"]
 
 _STRING_DTYPES = ("str", "object", "string", "bytes")
+_JSON_TYPE_NAMES = {bool: "Boolean", str: "String", dict: "Object", list: "Array",
+                    type(None): "Null", int: "Number", float: "Number"}
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
-    """Parse a request body; TF Serving's messages for empty/invalid/non-object JSON."""
-    if not body:
-        raise invalid("JSON Parse error: The document is empty")
-    try:
-        doc = json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise invalid(f"JSON Parse error: Invalid encoding in string. at offset: {exc.start}") \
-            from None
-    except json.JSONDecodeError as exc:
-        raise invalid(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
-    except RecursionError:
-        raise invalid("JSON Parse error: the document is nested too deeply") from None
+    """Parse a request body; TF Serving's messages for empty/invalid/non-object JSON.
+
+    The body must be UTF-8 and nest at most :data:`MAX_DEPTH` levels (see
+    :func:`calipers.serve._parse.load_json`).
+
+    Raises
+    ------
+    ServeError
+        INVALID_ARGUMENT for a body that is not a JSON object in UTF-8, or whose
+        ``signature_name`` is not a string or not ``serving_default``.
+    """
+    doc = load_json(body)
     if not isinstance(doc, dict):
         raise invalid(f"JSON Value: {_show(doc)} Is not object")
     signature = doc.get("signature_name")
@@ -46,13 +53,8 @@ def parse_json(body: bytes) -> dict[str, Any]:
             "be a string value."
         )
     if signature not in (None, "", "serving_default"):
-        raise invalid(f'Serving signature name: "{signature}" not found in signature def')
+        raise invalid(f"Serving signature name: {_show(signature)} not found in signature def")
     return doc
-
-
-def _show(value: Any, limit: int = 200) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_b64(value: Any) -> bool:
@@ -79,26 +81,52 @@ def _strings(value: Any, where: str) -> Any:
                   "string")
 
 
-def _has_bool(value: Any) -> bool:
-    if isinstance(value, list):
-        return any(_has_bool(v) for v in value)
-    return isinstance(value, bool)
+def _leaf_types(value: Any) -> set[type]:
+    """The types of the non-list values in nested lists (one linear pass, no recursion)."""
+    if not isinstance(value, list):
+        return {type(value)}
+    found: set[type] = set()
+    stack = [value]
+    while stack:
+        items = stack.pop()
+        kinds = set(map(type, items))  # C speed per list, whatever its length
+        if list in kinds:
+            kinds.discard(list)
+            stack.extend(v for v in items if type(v) is list)
+        found |= kinds
+    return found
+
+
+def _allowed_leaves(target: np.dtype) -> set[type]:
+    if target.kind == "b":
+        return {bool}
+    if target.kind in "iu":
+        return {int}
+    if target.kind in "fc":
+        return {int, float}
+    return set()
 
 
 def to_array(value: Any, spec: Mapping[str, Any], where: str, *,
              bools: bool = True) -> np.ndarray:
     """Convert one JSON value to an array of the input ``spec``'s dtype.
 
-    ``bools=False`` skips the scan for booleans among numbers (numpy turns
-    ``[1, true]`` into ``[1, 1]``); pass it only when the request holds no
-    ``true``/``false`` token.
+    The JSON types of the values are checked before numpy sees them: numpy
+    would read ``[1, true]`` as ``[1, 1]``, and a string among numbers as a
+    fixed-width string array as wide as the longest string (a short body
+    asking for gigabytes). Time and memory are linear in the value's size.
+
+    ``bools`` is accepted for callers written against the earlier, optional
+    scan for booleans; the check always runs now, and the flag is ignored.
 
     Raises
     ------
     ServeError
         INVALID_ARGUMENT for ragged lists, values of the wrong JSON type
-        (strings, booleans, nulls or objects for a numeric input, ...).
+        (strings, booleans, nulls or objects for a numeric input, ...), or
+        integers out of the input's range.
     """
+    del bools  # the leaf scan below always finds booleans
     dtype = spec.get("dtype") or "float32"
     if dtype in _STRING_DTYPES:
         data = _strings(value, where)
@@ -110,48 +138,48 @@ def to_array(value: Any, spec: Mapping[str, Any], where: str, *,
         if arr.dtype != object:
             arr = arr.astype(object)
         return arr
+    target = np.dtype(dtype)
+    allowed = _allowed_leaves(target)
+    if not _leaf_types(value) <= allowed:
+        raise invalid(f"{where}: {_wrong_type(value, allowed)} is not of expected type: {dtype}")
     try:
         arr = np.asarray(value)
     except ValueError:
-        raise invalid(f"{where}: nested lists of different lengths (a tensor must be "
-                      "dense)") from None
-    target = np.dtype(dtype)
-    kind = arr.dtype.kind
-    if target.kind == "b":
-        ok = kind == "b"
-    elif target.kind in "iu":
-        ok = kind in "iu"
-    elif target.kind in "fc":
-        ok = kind in "iuf"
-    else:
-        ok = False
-    if ok and bools and target.kind != "b" and _has_bool(value):
-        ok = False
-    if not ok:
-        raise invalid(f"{where}: {_wrong_type(value, kind)} is not of expected type: {dtype}")
+        raise invalid(f"{where}: nested lists of different lengths, or more than 64 "
+                      "dimensions (a tensor must be dense)") from None
+    except OverflowError:
+        raise invalid(f"{where}: a value is out of range for {dtype}") from None
     if target.kind in "iu" and arr.size:
         info = np.iinfo(target)
         if arr.min() < info.min or arr.max() > info.max:
             raise invalid(f"{where}: a value is out of range for {dtype}")
-    return arr.astype(target, copy=False)
+    try:
+        return arr.astype(target, copy=False)
+    except (OverflowError, ValueError, TypeError):  # an int beyond float64 in an object array
+        raise invalid(f"{where}: a value is out of range for {dtype}") from None
 
 
-def _wrong_type(value: Any, kind: str) -> str:
-    """Name the first leaf that is not a number (for the error message)."""
-    stack = [value]
+def _wrong_type(value: Any, allowed: set[type]) -> str:
+    """Name the first leaf (in document order) whose JSON type is not ``allowed``.
+
+    One pass with a stack of iterators: linear in the size of ``value``.
+    """
+    stack = [iter((value,))]
     while stack:
-        item = stack.pop(0)
-        if isinstance(item, list):
-            stack = list(item) + stack
-            continue
-        if isinstance(item, bool) and kind == "b":
-            continue
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
-            names = {bool: "Boolean", str: "String", dict: "Object", type(None): "Null"}
-            return f"JSON Value: {_show(item)} Type: {names.get(type(item), 'Number')}"
-        if kind in "iub" and isinstance(item, float):
-            return f"JSON Value: {_show(item)} Type: Number (not an integer)"
-    return f"JSON Value of numpy kind {kind!r}"
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            stack.append(iter(item))
+        elif type(item) not in allowed:
+            name = _JSON_TYPE_NAMES.get(type(item), type(item).__name__)
+            if isinstance(item, float) and int in allowed:
+                name = "Number (not an integer)"
+            return f"JSON Value: {_show(item)} Type: {name}"
+    return "JSON Value"  # not reached: called only when such a leaf exists
+
+
+_END = object()
 
 
 def _check_shape(arr: np.ndarray, spec: Mapping[str, Any], where: str) -> None:
@@ -179,7 +207,8 @@ def decode_predict(
 ) -> tuple[dict[str, np.ndarray], str]:
     """A predict request's tensors and its format (``"row"`` or ``"columnar"``).
 
-    ``bools``: as :func:`to_array` (False only if the body has no true/false).
+    ``bools`` is ignored, as in :func:`to_array` (booleans among numbers are
+    always refused).
     """
     has_rows, has_cols = "instances" in doc, "inputs" in doc
     if has_rows and has_cols:
@@ -189,10 +218,10 @@ def decode_predict(
         raise invalid("Failed to get input map for signature: DEFAULT")
     by_name = {spec["name"]: spec for spec in specs}
     if has_rows:
-        arrays = _decode_rows(doc["instances"], specs, by_name, doc, bools)
+        arrays = _decode_rows(doc["instances"], specs, by_name, doc)
         fmt = "row"
     elif has_cols:
-        arrays = _decode_columns(doc["inputs"], specs, by_name, bools)
+        arrays = _decode_columns(doc["inputs"], specs, by_name)
         fmt = "columnar"
     else:
         raise invalid("Missing 'inputs' or 'instances' key")
@@ -213,7 +242,6 @@ def _decode_rows(
     specs: Sequence[Mapping[str, Any]],
     by_name: Mapping[str, Mapping[str, Any]],
     doc: Mapping[str, Any],
-    bools: bool,
 ) -> dict[str, np.ndarray]:
     if not isinstance(instances, list):
         raise invalid(f"JSON Value: {_show(doc)} Excepting 'instances' to be an list/array")
@@ -224,7 +252,7 @@ def _decode_rows(
         for i, item in enumerate(instances):
             if _is_named(item):
                 raise invalid(f"Expecting value/list but got object at item {i} of input list")
-        return {name: to_array(instances, by_name[name], "'instances'", bools=bools)}
+        return {name: to_array(instances, by_name[name], "'instances'")}
     columns: dict[str, list[Any]] = {name: [] for name in by_name}
     for i, item in enumerate(instances):
         if not _is_named(item):
@@ -236,7 +264,7 @@ def _decode_rows(
             )
         for name, value in item.items():
             columns[name].append(value)
-    return {name: to_array(values, by_name[name], f"'instances' key '{name}'", bools=bools)
+    return {name: to_array(values, by_name[name], f"'instances' key '{name}'")
             for name, values in columns.items()}
 
 
@@ -244,21 +272,26 @@ def _decode_columns(
     inputs: Any,
     specs: Sequence[Mapping[str, Any]],
     by_name: Mapping[str, Mapping[str, Any]],
-    bools: bool,
 ) -> dict[str, np.ndarray]:
     if not _is_named(inputs):
         name = _single_name(specs, "inputs")
-        return {name: to_array(inputs, by_name[name], "'inputs'", bools=bools)}
+        return {name: to_array(inputs, by_name[name], "'inputs'")}
     out = {}
     for name, spec in by_name.items():
         if name not in inputs:
             raise invalid(f"Missing named input: {name} in 'inputs' object.")
-        out[name] = to_array(inputs[name], spec, f"'inputs' key '{name}'", bools=bools)
-    extra = sorted(set(inputs) - set(by_name))
+        out[name] = to_array(inputs[name], spec, f"'inputs' key '{name}'")
+    extra = [key for key in inputs if key not in by_name]
     if extra:
-        raise invalid(f"Unknown named input(s): {', '.join(extra)} in 'inputs' object "
+        raise invalid(f"Unknown named input(s): {_names(extra)} in 'inputs' object "
                       f"(the model's inputs: {', '.join(by_name)})")
     return out
+
+
+def _names(keys: Sequence[str], most: int = 5) -> str:
+    """A client's keys for a message: the first ``most``, quoted, and how many more."""
+    shown = ", ".join(_show(key, 60) for key in keys[:most])
+    return shown if len(keys) <= most else f"{shown} and {len(keys) - most} more"
 
 
 def _jsonable(arr: np.ndarray) -> Any:
@@ -327,15 +360,17 @@ def decode_examples(
     for i, example in enumerate(examples):
         if not isinstance(example, dict):
             raise invalid(f"Example must be JSON object but got JSON {_show(example)}")
-        features = {**context, **example}
+        # look features up in the example, then the context: merging the two
+        # per example would cost len(context) each time (quadratic in the body)
         for name in by_name:
-            if name in features:
-                columns[name].append(features[name])
+            if name in example or name in context:
+                columns[name].append(example[name] if name in example else context[name])
             elif feature_names and len(by_name) == 1:
-                missing = [f for f in feature_names if f not in features]
+                missing = [f for f in feature_names if f not in example and f not in context]
                 if missing:
                     raise invalid(f"example {i}: missing feature(s) {', '.join(missing[:5])}")
-                columns[name].append([_scalar(features[f], f) for f in feature_names])
+                columns[name].append([_scalar(example[f] if f in example else context[f], f)
+                                      for f in feature_names])
             else:
                 raise invalid(f"example {i}: missing feature {name!r} (the model's inputs: "
                               f"{', '.join(by_name)})")
