@@ -86,7 +86,7 @@ class OnnxExporter(Exporter):
     formats: ClassVar[tuple[str, ...]] = ("onnx",)
     tolerance: ClassVar[dict[str, float]] = dict(ONNX_TOLERANCE)
     #: :meth:`quantize` (``calipers.quantize`` finds it through the registry).
-    capabilities: ClassVar[frozenset[str]] = frozenset({"quantize"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"quantize", "runtime_threads"})
     file_name: ClassVar[str] = "model.onnx"
 
     def __init__(self) -> None:
@@ -182,6 +182,16 @@ class OnnxExporter(Exporter):
             raise ArtifactError(f"artifact {path}: format {manifest.get('format')!r} is not onnx")
         self._output_names = [spec["name"] for spec in manifest.get("outputs") or []] or None
         return load_runner(path, manifest)
+
+    @classmethod
+    def runtime_threads(cls, intra_op_threads: Any = ...) -> int | None:
+        """Read (no argument) or set the intra-op threads of onnxruntime sessions
+        created from now on; setting returns the previous value (``None``: unset,
+        onnxruntime's own default). The ``runtime_threads`` capability that
+        ``calipers serve --intra-op-threads`` uses through the registry."""
+        if intra_op_threads is ...:
+            return configure_runtime()["intra_op_threads"]
+        return configure_runtime(intra_op_threads=intra_op_threads)["intra_op_threads"]
 
     def quantize(self, path: str | pathlib.Path, out: str | pathlib.Path, **options: Any
                  ) -> dict[str, Any]:

@@ -49,35 +49,43 @@ def _check_level(value: Any) -> str:
     return value
 
 
+_KEEP: Any = object()  # "argument not given": keep the setting
+
+
 def configure_runtime(
     *,
-    intra_op_threads: int | None = None,
-    inter_op_threads: int | None = None,
-    graph_optimization: str | None = None,
+    intra_op_threads: int | None = _KEEP,
+    inter_op_threads: int | None = _KEEP,
+    graph_optimization: str | None = _KEEP,
 ) -> dict[str, Any]:
     """Set the process-wide onnxruntime session defaults; return the previous ones.
 
     Parameters
     ----------
-    intra_op_threads, inter_op_threads : int, optional
-        Thread counts of new sessions (0 lets onnxruntime choose). ``None``
-        leaves a setting as it is.
-    graph_optimization : {"disable", "basic", "extended", "all"}, optional
-        Graph optimization level of new sessions (default ``"all"``).
+    intra_op_threads, inter_op_threads : int or None, optional
+        Thread counts of new sessions (0 lets onnxruntime choose: as many
+        intra-op threads as physical cores). ``None`` unsets a setting
+        (onnxruntime's own default); leaving an argument out keeps it as it is.
+        With several threads calling one session at once (a server), one
+        intra-op thread each avoids oversubscribing the cores.
+    graph_optimization : {"disable", "basic", "extended", "all"} or None, optional
+        Graph optimization level of new sessions (``None``: the default, ``"all"``).
 
     Returns
     -------
     dict
-        The settings before the call (pass them back to restore them).
+        The settings before the call (``configure_runtime()`` changes nothing and
+        returns the current ones); ``configure_runtime(**old)`` restores them.
     """
     with _lock:
         old = dict(_defaults)
-        if intra_op_threads is not None:
+        if intra_op_threads is not _KEEP:
             _defaults["intra_op_threads"] = _check_threads("intra_op_threads", intra_op_threads)
-        if inter_op_threads is not None:
+        if inter_op_threads is not _KEEP:
             _defaults["inter_op_threads"] = _check_threads("inter_op_threads", inter_op_threads)
-        if graph_optimization is not None:
-            _defaults["graph_optimization"] = _check_level(graph_optimization)
+        if graph_optimization is not _KEEP:
+            _defaults["graph_optimization"] = (
+                "all" if graph_optimization is None else _check_level(graph_optimization))
     return old
 
 

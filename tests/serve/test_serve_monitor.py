@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from _serve_client import Client, make_base
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import calipers
 from calipers.cli.main import main
 from calipers.serve import BackgroundServer, default_log_path, free_port, psi, summarize
 from calipers.serve._summary import format_summary
@@ -119,26 +121,91 @@ def test_feedback_feeds_live_metrics(fresh, cancer, diabetes):
     assert live["log_loss"] == pytest.approx(log_loss(y_true, proba), rel=1e-4)
     assert set(entry["latency_ms"]) == {"p50", "p90", "p99"}
     assert entry["latency_ms"]["p50"] <= entry["latency_ms"]["p99"]
-    assert len(entry["psi"]) == 30 and all(v >= 0 for v in entry["psi"].values())
+    # the artifact's 64-row sample is no drift reference: no PSI, no verdict
+    assert entry["psi"] == {} and entry["drift"]["status"] == "no reference"
     reg_entry = by_key[("diabetes", 1)]
     pred = reg.predict(Xr[:30])
     assert reg_entry["live_metrics"]["mae"] == pytest.approx(mean_absolute_error(yr[:30], pred))
     assert reg_entry["live_metrics"]["r2"] == pytest.approx(r2_score(yr[:30], pred))
     text = format_summary(summary)
     assert "cancer version 1: 7 request(s) (200: 6, 400: 1), 150 example(s)" in text
-    assert "live metrics (125 labelled): accuracy" in text and "PSI per feature" in text
+    assert "live metrics (125 labelled): accuracy" in text and "PSI per feature" not in text
+    assert "drift: no reference: the manifest has no drift histograms" in text
 
 
-def test_psi_flags_drift_of_one_feature(fresh, cancer):
-    base, srv, client = fresh
-    _, X, _ = cancer
-    shifted = X[:200].copy()
-    shifted[:, 3] *= 5.0
-    for chunk in np.array_split(shifted, 4):
-        assert client.post("/v1/models/cancer:predict", {"inputs": chunk.tolist()})[0] == 200
-    entry = summarize(default_log_path(base), base)["models"][0]
-    worst = max(entry["psi"], key=entry["psi"].get)
-    assert worst == "X[3]" and entry["psi"]["X[3]"] > 0.25
+def _drift_data(n, rng, shift=0.0):
+    """Rows of 6 features: normal, skewed, discrete and binary columns."""
+    X = np.column_stack([rng.normal(size=(n, 3)), rng.exponential(size=n),
+                         rng.integers(0, 4, size=n), rng.random(n) < 0.2]).astype(np.float64)
+    X[:, 1] += shift
+    return X
+
+
+def test_in_distribution_windows_never_flag_and_a_shift_does():
+    from calipers.export._drift import build_reference
+    from calipers.serve._summary import drift
+
+    rng = np.random.default_rng(12)
+    reference = build_reference({"X": _drift_data(1000, rng)})
+    flagged, drifted, worst = 0, 0, 0.0
+    for _ in range(100):  # 100 windows of in-distribution traffic, 500 rows each
+        verdict = drift(reference, {"X": _drift_data(500, rng)})
+        assert verdict["status"] in ("ok", "watch") and len(verdict["psi"]) == 6
+        flagged += bool(verdict["flags"])
+        drifted += verdict["status"] == "drift"
+        worst = max(worst, *verdict["psi"].values())
+    # family-wise false-alarm rate 0.001 per window: no DRIFT ever, at most one "watch"
+    assert drifted == 0 and flagged <= 1, (flagged, worst)
+    assert worst < 0.25
+    for window in (200, 500):  # one feature shifted by 1 std is flagged, and only it
+        verdict = drift(reference, {"X": _drift_data(window, rng, shift=1.0)})
+        assert verdict["status"] == "drift" and verdict["flags"] == {"X[1]": "DRIFT"}
+        assert verdict["psi"]["X[1]"] > 0.25 > max(
+            v for k, v in verdict["psi"].items() if k != "X[1]")
+    small = drift(reference, {"X": _drift_data(199, rng, shift=5.0)})
+    assert small["status"] == "insufficient data" and small["psi"] == small["flags"] == {}
+    assert small["message"] == "insufficient data: 199 row(s) logged, a verdict needs 200"
+    none = drift(None, {"X": _drift_data(500, rng, shift=5.0)})
+    assert none["status"] == "no reference" and none["flags"] == {}
+    # the old 16-row parity sample is not a drift reference
+    assert drift({"inputs": {"X": [[0.0] * 6] * 16}}, {"X": _drift_data(500, rng)})[
+        "status"] == "no reference"
+
+
+def test_psi_flags_drift_of_one_feature(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from calipers.export import version_dir
+
+    rng = np.random.default_rng(5)
+    X = _drift_data(3000, rng)
+    model = LogisticRegression(max_iter=1000).fit(X, (X[:, 0] + X[:, 1] > 0).astype(int))
+    base = tmp_path / "models"
+    calipers.export(model, "skops", version_dir(base, "m"), sample=X[:100],
+                    reference=X[:2000])
+    with BackgroundServer(base, poll_interval=0) as srv:
+        client = Client(srv.url)
+
+        def post(rows):
+            for chunk in np.array_split(rows, 4):
+                assert client.post("/v1/models/m:predict", {"inputs": chunk.tolist()})[0] == 200
+
+        post(X[2000:2100])
+        assert summarize(default_log_path(base), base)["models"][0]["drift"]["status"] == \
+            "insufficient data"
+        post(X[2100:2500])  # held-out rows of the same distribution
+        entry = summarize(default_log_path(base), base)["models"][0]
+        assert entry["drift"]["status"] == "ok" and entry["drift"]["rows"] == 500
+        assert entry["drift"]["reference_rows"] == 2000 and len(entry["psi"]) == 6
+        shifted = _drift_data(400, rng, shift=1.0)
+        post(shifted)
+        entry = summarize(default_log_path(base), base, limit=4)["models"][0]  # shifted only
+        client.close()
+    assert entry["drift"]["status"] == "drift" and entry["drift"]["flags"] == {"X[1]": "DRIFT"}
+    assert max(entry["psi"], key=entry["psi"].get) == "X[1]"
+    text = format_summary({"models": [entry]})
+    assert "drift: 1 feature(s) drifted, 0 to watch (400 rows vs 2000 reference rows)" in text
+    assert re.search(r"X\[1\]\s+\d+\.\d+  DRIFT", text)
 
 
 def test_monitor_cli(fresh, cancer, capsys):
@@ -152,6 +219,9 @@ def test_monitor_cli(fresh, cancer, capsys):
     assert main(["monitor", str(base), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["models"][0]["examples"] == 4
+    assert "drift: no reference" in out
+    assert main(["monitor", str(base), "--min-rows", "2", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["drift"]["min_rows"] == 2
     assert main(["monitor", str(base / "nowhere")]) == 1
     assert "no prediction log" in capsys.readouterr().err
 

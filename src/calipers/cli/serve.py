@@ -3,8 +3,9 @@
 Usage::
 
     calipers serve BASE [--host 127.0.0.1] [--port 8501] [--poll-interval S]
-                   [--max-body-bytes N] [--workers N] [--max-concurrency N]
-                   [--log PATH | --no-log] [--trusted] [--log-level LEVEL]
+                   [--max-body-bytes N] [--inference-threads N] [--intra-op-threads N]
+                   [--inline-max-ms MS] [--max-concurrency N] [--log PATH | --no-log]
+                   [--trusted] [--log-level LEVEL]
 
 BASE holds ``<name>/<version>/`` artifact directories (``calipers.export`` with
 ``calipers.export.version_dir``). New versions are picked up while serving.
@@ -23,6 +24,20 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
     return value
 
 
@@ -48,12 +63,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="seconds between scans for new versions (0: never; default 2)")
     p.add_argument("--max-body-bytes", type=_positive_int, default=16 * 1024 * 1024,
                    metavar="N", help="larger request bodies get HTTP 413 (default 16 MiB)")
-    p.add_argument("--workers", type=_positive_int, default=4, metavar="N",
-                   help="inference threads (default 4)")
+    p.add_argument("--inference-threads", "--workers", dest="inference_threads",
+                   type=_positive_int, metavar="N",
+                   help="threads parsing requests and running the models (default: the "
+                        "usable CPUs, at most 4; --workers is the old name)")
+    p.add_argument("--intra-op-threads", type=_nonnegative_int, metavar="N",
+                   help="onnxruntime intra-op threads per model call (0: onnxruntime "
+                        "decides, one per physical core; default: 1 with more than one "
+                        "inference thread, so that concurrent calls do not oversubscribe "
+                        "the cores)")
+    p.add_argument("--inline-max-ms", type=_nonnegative_float, default=2.0, metavar="MS",
+                   help="answer a request on the event loop's thread, without the hand-off "
+                        "to an inference thread, while its model's requests take under MS "
+                        "milliseconds on average and its body is at most 64 KiB (0: never; "
+                        "default 2)")
     p.add_argument("--max-concurrency", type=_positive_int, metavar="N",
                    help="answer 503 beyond N concurrent connections")
     p.add_argument("--log", metavar="PATH",
-                   help="SQLite prediction log (default BASE/.calipers/predictions.sqlite)")
+                   help="SQLite prediction log; each request's row is committed before its "
+                        "answer, concurrent requests share a commit (default "
+                        "BASE/.calipers/predictions.sqlite)")
     p.add_argument("--no-log", action="store_true", help="keep no prediction log")
     p.add_argument("--trusted", action="store_true",
                    help="also load pickle artifacts (they can run code when loaded)")
@@ -72,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         serve(args.base, args.host, args.port, log_level=args.log_level,
               max_concurrency=args.max_concurrency, poll_interval=args.poll_interval,
-              max_body_bytes=args.max_body_bytes, workers=args.workers,
+              max_body_bytes=args.max_body_bytes, inference_threads=args.inference_threads,
+              intra_op_threads=args.intra_op_threads, inline_max_ms=args.inline_max_ms,
               log_path=args.log, prediction_log=not args.no_log, trusted=args.trusted)
     except (FileNotFoundError, ImportError, ValueError, OSError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -16,6 +16,9 @@ DEFAULT_TOLERANCE: dict[str, float] = {"rtol": 1e-7, "atol": 1e-12, "min_label_a
 #: Optional exporter operations (:attr:`Exporter.capabilities`) -> what each does.
 CAPABILITIES: dict[str, str] = {
     "quantize": "writes a quantized copy of an artifact (calipers.quantize)",
+    "runtime_threads": "reads or sets the intra-op threads of the sessions its runtime "
+    "creates from now on (calipers serve --intra-op-threads): runtime_threads() -> current, "
+    "runtime_threads(n) -> previous; None means the runtime's own default",
 }
 
 

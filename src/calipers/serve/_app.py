@@ -10,18 +10,24 @@ Routes (paths matched case-insensitively, as TF Serving does)::
     GET  /monitoring/prometheus/metrics              Prometheus exposition
     POST /monitoring/feedback                        {"request_id", "labels"} -> live metrics
 
-Inference runs in a thread pool; every inference request's row is committed to
-the prediction log before its answer is sent (the id is in ``X-Request-Id``).
+A quick request (small body, a model whose requests took under ``inline_max_ms``
+on average) is answered on the event loop's thread, like an ``async`` handler:
+handing it to a thread and back would cost more than the work. Slower ones run
+in a pool of inference threads. Every inference request's row is committed to
+the prediction log (group commit: concurrent requests share a transaction)
+before its answer is sent (the id is in ``X-Request-Id``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
 import time
 import urllib.parse
-import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +36,7 @@ import numpy as np
 from calipers.serve._errors import ServeError, invalid, not_found
 from calipers.serve._metadata import metadata_json, status_json
 from calipers.serve._monitor import Metrics, PredictionLog
+from calipers.serve._parse import load_json
 from calipers.serve._registry import ModelRegistry
 from calipers.serve._tensors import (
     classify_results,
@@ -40,6 +47,7 @@ from calipers.serve._tensors import (
     parse_json,
     regress_results,
 )
+from calipers.serve._threads import apply_intra_op_threads, check_threads
 
 _PREDICT = re.compile(
     r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)",
@@ -50,6 +58,10 @@ _STATUS = re.compile(
 _METRICS_PATH = "/monitoring/prometheus/metrics"
 _FEEDBACK_PATH = "/monitoring/feedback"
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
+#: Larger request bodies always go to an inference thread.
+INLINE_MAX_BODY = 64 * 1024
+_INLINE_WEIGHT = 0.1  # of the newest request in a model's average time
+_log = logging.getLogger("calipers.serve")
 
 Response = tuple[int, bytes, str]
 
@@ -57,6 +69,18 @@ Response = tuple[int, bytes, str]
 def error_body(message: str) -> bytes:
     """``{"error": message}`` as TF Serving writes it (pretty-printed, 4 spaces)."""
     return json.dumps({"error": message}, indent=4).encode("utf-8")
+
+
+def new_request_id() -> str:
+    """A UUIDv7 (RFC 9562) as 32 hex digits: unix milliseconds first, then 74 random bits.
+
+    Ids that grow with time land at the end of the prediction log's primary-key
+    index, so a commit of several rows touches one index page, not one each.
+    """
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 \
+        | (rand >> 68) << 64 | 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    return f"{value:032x}"
 
 
 def _version(text: str | None) -> int | None:
@@ -79,8 +103,23 @@ class ServeApp:
         Where each inference request is recorded (none if None).
     max_body_bytes : int, default 16 MiB
         Larger request bodies get 413 before they are read.
-    workers : int, default 4
-        Threads running parsing and inference.
+    inference_threads : int, optional
+        Threads parsing requests and running the models; ``min(4, usable CPUs)``
+        by default.
+    intra_op_threads : int, optional
+        onnxruntime intra-op threads per call of the ONNX sessions this server
+        creates (0: onnxruntime decides, one per physical core). By default 1
+        when there is more than one inference thread (unless
+        ``calipers_onnx.configure_runtime`` set a process-wide value), so that
+        concurrent calls do not oversubscribe the cores. Process-wide while the
+        app runs (between :meth:`start` and :meth:`stop`).
+    inline_max_ms : float, default 2.0
+        Answer a request on the event loop's thread, without the round trip
+        to an inference thread (about 0.05 ms), while its model's requests
+        took under this many milliseconds on average (a moving average over
+        requests with bodies up to 64 KiB, prediction log commit included) and
+        its body is at most 64 KiB; 0 sends every request to the inference
+        threads. A model's first request always goes to a thread.
     """
 
     def __init__(
@@ -89,23 +128,37 @@ class ServeApp:
         *,
         prediction_log: PredictionLog | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY,
-        workers: int = 4,
+        inference_threads: int | None = None,
+        intra_op_threads: int | None = None,
+        inline_max_ms: float = 2.0,
     ) -> None:
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
-        if workers < 1:
-            raise ValueError(f"workers must be positive, got {workers}")
+        if not inline_max_ms >= 0:
+            raise ValueError(f"inline_max_ms must be >= 0 (0: never inline), got {inline_max_ms}")
+        self.inference_threads, self.intra_op_threads = check_threads(inference_threads,
+                                                                      intra_op_threads)
         self.registry = registry
         self.log = prediction_log
         self.metrics = Metrics()
         self.max_body_bytes = int(max_body_bytes)
-        self._executor = ThreadPoolExecutor(max_workers=workers,
+        self._executor = ThreadPoolExecutor(max_workers=self.inference_threads,
                                             thread_name_prefix="calipers-serve")
+        self._restore_runtime: Callable[[], None] | None = None
         self._started = False
+        self.inline_max_s = float(inline_max_ms) / 1000.0
+        # (model name, requested version) -> moving average of request seconds
+        self._cost: dict[tuple[str, int | None], float] = {}
 
     def start(self) -> None:
         if not self._started:
             self._started = True
+            self._restore_runtime = apply_intra_op_threads(
+                self.intra_op_threads, inference_threads=self.inference_threads)
+            _log.info("%d inference thread(s), onnxruntime intra-op threads per call: %s, "
+                      "inline below %.3g ms", self.inference_threads,
+                      "default" if self.intra_op_threads is None else self.intra_op_threads,
+                      self.inline_max_s * 1000.0)
             self.registry.start()
 
     def stop(self) -> None:
@@ -113,6 +166,9 @@ class ServeApp:
         self._executor.shutdown(wait=True)
         if self.log is not None:
             self.log.close()
+        if self._restore_runtime is not None:
+            self._restore_runtime()
+            self._restore_runtime = None
 
     # -- ASGI -------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -124,7 +180,7 @@ class ServeApp:
         method = scope["method"]
         raw = scope.get("raw_path") or scope["path"].encode("utf-8")
         path = raw.decode("latin-1").split("?", 1)[0]
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
         match = _PREDICT.fullmatch(path) if method == "POST" else None
@@ -136,6 +192,8 @@ class ServeApp:
             status, payload, ctype = body.http_status, error_body(body.message), "application/json"
             if match:
                 self._record(request_id, match, status, 0.0, message=body.message)
+        elif match and self._inline(match, body):
+            status, payload, ctype = self._infer(request_id, match, body)
         elif match:
             status, payload, ctype = await loop.run_in_executor(
                 self._executor, self._infer, request_id, match, body)
@@ -191,7 +249,17 @@ class ServeApp:
                           f"Request body of {size} bytes exceeds the limit of "
                           f"{self.max_body_bytes} bytes", http_status=413)
 
-    # -- handlers (worker threads) -----------------------------------------------
+    def _inline(self, match: re.Match, body: bytes) -> bool:
+        """Whether to answer on the event loop's thread (a quick model, a small body)."""
+        if len(body) > INLINE_MAX_BODY or not self.inline_max_s:
+            return False
+        try:
+            key = (urllib.parse.unquote(match.group(1)), _version(match.group(2)))
+        except ServeError:
+            return True  # answered at once with an error
+        return self._cost.get(key, self.inline_max_s + 1.0) <= self.inline_max_s
+
+    # -- handlers (inference threads, or the loop's thread for quick ones) --------
     def _record(self, request_id: str, match: re.Match, status: int, latency: float, *,
                 version: int | None = None, n: int = 0, inputs: Any = None,
                 outputs: Any = None, message: str = "") -> None:
@@ -206,7 +274,7 @@ class ServeApp:
         start = time.perf_counter()
         name = urllib.parse.unquote(match.group(1))
         verb = match.group(4).lower()
-        entry, inputs, outputs, n = None, None, None, 0
+        entry, inputs, outputs, n, requested = None, None, None, 0, None
         try:
             requested = _version(match.group(2))
             if match.group(3):
@@ -217,7 +285,7 @@ class ServeApp:
             artifact = entry.artifact
             if verb == "predict":
                 inputs, fmt = decode_predict(
-                    doc, artifact.inputs, bools=b"true" in body or b"false" in body)
+                    doc, artifact.inputs)
             else:
                 options = artifact.manifest.get("options") or {}
                 inputs = decode_examples(doc, artifact.inputs, options.get("feature_names"))
@@ -257,6 +325,11 @@ class ServeApp:
         except Exception as exc:  # an answer that is not logged is not given
             status, payload = 500, error_body(
                 f"could not write the prediction log: {type(exc).__name__}: {exc}")
+        if status == 200 and len(body) <= INLINE_MAX_BODY:
+            key = (name, requested)  # only served models: the dict stays small
+            seconds = time.perf_counter() - start
+            old = self._cost.get(key)
+            self._cost[key] = seconds if old is None else old + _INLINE_WEIGHT * (seconds - old)
         return status, payload, "application/json"
 
     def _other(self, method: str, path: str, body: bytes) -> Response:
@@ -293,10 +366,7 @@ class ServeApp:
     def _feedback(self, body: bytes) -> bytes:
         if self.log is None:
             raise ServeError("FAILED_PRECONDITION", "this server keeps no prediction log")
-        try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError):
-            raise invalid("feedback must be a JSON object") from None
+        doc = load_json(body)  # UTF-8 only, bounded nesting: a 400, never a 5xx
         items = doc.get("feedback") if isinstance(doc, dict) else None
         if items is None:
             items = [doc]

@@ -12,7 +12,7 @@ from typing import Any
 
 from calipers.serve._app import DEFAULT_MAX_BODY, ServeApp
 from calipers.serve._monitor import PredictionLog, default_log_path
-from calipers.serve._registry import ModelRegistry
+from calipers.serve._registry import ModelRegistry, log_to_stderr
 
 
 def _require_uvicorn() -> Any:
@@ -33,7 +33,9 @@ def make_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     log_path: str | os.PathLike | None = None,
     prediction_log: bool = True,
-    workers: int = 4,
+    inference_threads: int | None = None,
+    intra_op_threads: int | None = None,
+    inline_max_ms: float = 2.0,
     trusted: bool = False,
 ) -> ServeApp:
     """An ASGI app serving every artifact under ``base/<name>/<version>/``.
@@ -50,8 +52,16 @@ def make_app(
         The SQLite prediction log; ``<base>/.calipers/predictions.sqlite`` by default.
     prediction_log : bool, default True
         Keep a prediction log at all.
-    workers : int, default 4
-        Inference threads.
+    inference_threads : int, optional
+        Threads parsing requests and running the models (``min(4, usable CPUs)``
+        by default).
+    intra_op_threads : int, optional
+        onnxruntime intra-op threads per call (0: onnxruntime decides); by
+        default 1 when there is more than one inference thread. See
+        :class:`ServeApp`.
+    inline_max_ms : float, default 2.0
+        Answer requests of models that take under this long on the event
+        loop's thread (0: always on an inference thread). See :class:`ServeApp`.
     trusted : bool, default False
         Load pickle artifacts too (they can run code when loaded).
     """
@@ -61,8 +71,14 @@ def make_app(
     log = None
     if prediction_log:
         log = PredictionLog(log_path if log_path is not None else default_log_path(base))
-    return ServeApp(registry, prediction_log=log, max_body_bytes=max_body_bytes,
-                    workers=workers)
+    try:
+        return ServeApp(registry, prediction_log=log, max_body_bytes=max_body_bytes,
+                        inference_threads=inference_threads, intra_op_threads=intra_op_threads,
+                        inline_max_ms=inline_max_ms)
+    except Exception:
+        if log is not None:
+            log.close()  # its checkpoint thread must not outlive a failed start
+        raise
 
 
 def _is_loopback(host: str) -> bool:
@@ -89,6 +105,7 @@ def serve(base: str | os.PathLike, host: str = "127.0.0.1", port: int = 8501, *,
           log_level: str = "info", max_concurrency: int | None = None,
           **options: Any) -> None:
     """Serve ``base`` until interrupted (``calipers serve``); options as :func:`make_app`."""
+    log_to_stderr(log_level)  # which models/versions were found, and why any was skipped
     app = make_app(base, **options)
     uvicorn = _require_uvicorn()
     uvicorn.Server(_config(app, host, port, log_level=log_level,

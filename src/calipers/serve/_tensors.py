@@ -107,17 +107,13 @@ def _allowed_leaves(target: np.dtype) -> set[type]:
     return set()
 
 
-def to_array(value: Any, spec: Mapping[str, Any], where: str, *,
-             bools: bool = True) -> np.ndarray:
+def to_array(value: Any, spec: Mapping[str, Any], where: str) -> np.ndarray:
     """Convert one JSON value to an array of the input ``spec``'s dtype.
 
     The JSON types of the values are checked before numpy sees them: numpy
     would read ``[1, true]`` as ``[1, 1]``, and a string among numbers as a
     fixed-width string array as wide as the longest string (a short body
     asking for gigabytes). Time and memory are linear in the value's size.
-
-    ``bools`` is accepted for callers written against the earlier, optional
-    scan for booleans; the check always runs now, and the flag is ignored.
 
     Raises
     ------
@@ -126,7 +122,6 @@ def to_array(value: Any, spec: Mapping[str, Any], where: str, *,
         (strings, booleans, nulls or objects for a numeric input, ...), or
         integers out of the input's range.
     """
-    del bools  # the leaf scan below always finds booleans
     dtype = spec.get("dtype") or "float32"
     if dtype in _STRING_DTYPES:
         data = _strings(value, where)
@@ -203,12 +198,12 @@ def _single_name(specs: Sequence[Mapping[str, Any]], what: str) -> str:
 
 
 def decode_predict(
-    doc: Mapping[str, Any], specs: Sequence[Mapping[str, Any]], *, bools: bool = True
+    doc: Mapping[str, Any], specs: Sequence[Mapping[str, Any]]
 ) -> tuple[dict[str, np.ndarray], str]:
     """A predict request's tensors and its format (``"row"`` or ``"columnar"``).
 
-    ``bools`` is ignored, as in :func:`to_array` (booleans among numbers are
-    always refused).
+    Booleans among numbers are always refused (:func:`to_array`), whatever the body's
+    encoding looked like.
     """
     has_rows, has_cols = "instances" in doc, "inputs" in doc
     if has_rows and has_cols:
