@@ -142,7 +142,9 @@ def test_a_crashed_worker_fails_its_trial_and_the_study_goes_on():
     assert len(trials) == 8 and all(t.state.finished for t in trials)
     assert trials[1].state == TrialState.FAILED
     assert "Terminated" in trials[1].fail_reason or "terminated" in trials[1].fail_reason
-    assert trials[-1].state == TrialState.COMPLETE
+    # the trials that shared the broken pool ran again alone and completed: only the
+    # trial that crashed its worker fails
+    assert [t.number for t in trials if t.state != TrialState.COMPLETE] == [1]
 
 
 class RerunExecutor:

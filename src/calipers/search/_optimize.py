@@ -117,6 +117,10 @@ class _Loop:
         self.error: BaseException | None = None
         self.held: list[tuple[int, dict, float]] = []
         self.in_flight: dict[Any, _Job] = {}
+        #: trials whose worker pool broke under them, to run again alone
+        self.suspects: list[_Job] = []
+        #: numbers of the trials run alone: a broken pool is then their own doing
+        self.isolated: set[int] = set()
         self.finished: queue.Queue = queue.Queue()
         self.progress: Any = None
         try:
@@ -249,6 +253,15 @@ class _Loop:
         try:
             round_left = 0
             while True:
+                if self.suspects:
+                    # Trials whose worker pool broke under them run again, one at a time
+                    # and alone, so that only the one that crashes its worker fails.
+                    if not self.in_flight:
+                        job = self.suspects.pop(0)
+                        self.isolated.add(job.number)
+                        self.in_flight[self._submit(job, sink)] = job
+                    self._collect(block=True)
+                    continue
                 while len(self.in_flight) < self.slots and self.more():
                     if self.adaptive and round_left == 0:
                         if self.in_flight:
@@ -321,9 +334,24 @@ class _Loop:
                 if isinstance(err, KeyboardInterrupt):
                     self.in_flight[fut] = job
                     raise
+                if self._pool_broke(err) and job.number not in self.isolated:
+                    # Our pool broke: every trial in it gets this error, also those that
+                    # did not crash it. Each runs again alone (see run) to find out.
+                    self.suspects.append(job)
+                    block = False
+                    continue
                 outcome = ("error", None, _format(err), err)
             self.finish(job, outcome)
             block = False
+
+    def _pool_broke(self, err: BaseException) -> bool:
+        """Whether ``err`` says our own worker pool broke (a worker died), rather than
+        the objective raising."""
+        if self.user_executor is not None or not self.parallel:
+            return False
+        from concurrent.futures import BrokenExecutor
+
+        return isinstance(err, BrokenExecutor)  # loky's TerminatedWorkerError is one
 
     def _abort(self, err: BaseException) -> None:
         """Record the trials this process was running as FAILED, then give up."""
