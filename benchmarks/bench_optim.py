@@ -1,5 +1,6 @@
 """One optimizer step on 10M float32 parameters: calipers vs torch (fused, foreach,
-single-tensor) and numpy.
+single-tensor) and numpy; and the torch drop-ins on the parameter lists of real
+models (``LISTS``) against torch's fused and foreach steps.
 
 Run (one process, so every ratio compares side by side)::
 
@@ -78,6 +79,54 @@ def _dropin(case: str, grads):
     opt = getattr(cto, name)(params, **options)
     opt.step()
     return opt.step
+
+
+# Parameter lists of real models (issue 12): many tensors of mixed sizes, CNN-like
+# layers, and one large tensor. name: list of shapes.
+LISTS = {
+    "200 tensors, 1M params": [(100, 99), (100,)] * 100,  # 100 weights + 100 biases
+    "150 x 256x256": [(256, 256)] * 150,
+    "1 x 10M": [(10_000_000,)],
+}
+
+
+def list_tensors(shapes, seed: int, dtype=None) -> list:
+    """float32 tensors of ``shapes``, standard normal (``seed``)."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=gen, dtype=dtype or torch.float32) for s in shapes]
+
+
+def list_step(case: str, shapes, impl: str, fresh_grads: bool = False):
+    """One ``step()`` of ``impl`` ("calipers", "fused" or "foreach") over ``shapes``.
+
+    Every implementation owns its parameters, gradients (scaled by 1e-3) and state,
+    and has taken one step before timing. With ``fresh_grads`` each call first gives
+    every parameter another gradient tensor (two sets, alternating), as
+    ``zero_grad()`` + ``backward()`` do; the assignment is inside the timed call.
+    """
+    from calipers_torch import optim as cto
+
+    name, options, _, _ = CASES[case]
+    params = [t.requires_grad_() for t in list_tensors(shapes, 0)]
+    grads = [[g * 1e-3 for g in list_tensors(shapes, s)] for s in (1, 2)]
+    for p, g in zip(params, grads[0], strict=True):
+        p.grad = g
+    if impl == "calipers":
+        opt = getattr(cto, name)(params, **options)
+    else:
+        opt = getattr(torch.optim, name)(params, **options, **{impl: True})
+    opt.step()
+    if not fresh_grads:
+        return opt.step
+    turn = [0]
+
+    def step():
+        turn[0] ^= 1
+        for p, g in zip(params, grads[turn[0]], strict=True):
+            p.grad = g
+        opt.step()
+
+    return step
 
 
 def _numpy(case: str, grads):
@@ -192,3 +241,11 @@ class TestOptimizerStep:
     def test_numpy(self, benchmark, case, grads):
         benchmark.group = f"{case} step, 10M float32"
         benchmark.pedantic(_numpy(case, grads), **SLOW)
+
+
+@pytest.mark.parametrize("impl", ["calipers", "fused", "foreach"])
+@pytest.mark.parametrize("shapes", list(LISTS))
+@pytest.mark.parametrize("case", _cases(fused_only=True))
+def test_parameter_lists(benchmark, case, shapes, impl):
+    benchmark.group = f"{case} step, {shapes}"
+    benchmark(list_step(case, LISTS[shapes], impl))

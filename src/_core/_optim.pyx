@@ -2,27 +2,35 @@
 # distutils: extra_compile_args = -fno-math-errno
 """Fused optimizer steps: one pass per element over a whole list of parameter arrays.
 
-Each step function takes lists of C-contiguous arrays of one dtype (float32 or
-float64): parameters, gradients and the optimizer's state buffers, all of equal
-lengths per tensor. The tensors are cut into work items of ``STEP_CHUNK`` elements
-that OpenMP threads update independently; every element is read and written once.
-Per-tensor scalars that depend on the step count (Adam's bias corrections, Adagrad's
-decayed learning rate, SGD's "first step" flag) are computed once per tensor by the
-caller and passed as arrays: nothing per element but the update itself.
+A :class:`Plan` is a prepared multi-tensor call: the parameters, the optimizer's
+state buffers and step counters of one param group (float32 and float64 mixed), cut
+into work items of ``STEP_CHUNK`` elements that OpenMP threads update independently.
+It is built once and reused step after step: each step only hands it the gradients
+(numpy arrays, or raw addresses from a caller that checked the tensors behind them;
+a missing gradient skips its tensor) and calls one step function with that step's
+hyper-parameters. Every element is read and written once.
+
+The step counters are the optimizer's own (torch's ``state["step"]`` tensors: one
+float32 or float64 element each): the step function counts them, as torch's
+``step_t += 1``, and derives the per-tensor scalars that depend on the step (Adam's
+bias corrections, Adagrad's decayed learning rate) with torch's formulas, once per
+tensor, in C. Nothing per element but the update itself.
 
 The arithmetic follows torch.optim's single-tensor code in its order of operations,
 in the parameters' own precision (float32 math for float32, as torch's CPU kernels).
 
 The element loops themselves are C, in ``_optim_kernels.pxi``.
 
-Nothing here validates input beyond lengths: :mod:`calipers.optim` checks shapes,
-dtypes, contiguity and writeability. :func:`first_nonfinite` is the read-only check
-that lets the caller refuse or skip a step before anything is written.
+Nothing here validates input beyond what memory safety needs (sizes, dtypes,
+contiguity of the arrays a plan holds): :mod:`calipers.optim` and the torch drop-ins
+check the rest. :meth:`Plan.first_nonfinite` and :func:`first_nonfinite` are the
+read-only checks that let the caller refuse or skip a step before anything is
+written.
 """
 
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t, uint8_t
-from libc.stdlib cimport free, malloc
+from libc.stdint cimport int64_t, intptr_t, uint8_t
+from libc.stdlib cimport calloc, free
 
 cimport numpy as cnp
 cimport openmp_shim as omp
@@ -45,12 +53,16 @@ ELEMENTS_PER_ITEM = STEP_CHUNK
 cdef struct Job:
     int ntensors
     int nitems
-    bint dbl
     void** p          # parameters
     void** g          # gradients
-    void** s1         # state buffers (NULL lists where unused)
+    uint8_t* active   # per tensor: has a gradient this call (else it sits the call out)
+    void** s1         # state buffers (NULL lists where the plan has none)
     void** s2
     void** s3
+    void** steps      # step counters, one element each (NULL list when none)
+    uint8_t* dbl      # per tensor: float64 (1) or float32 (0)
+    uint8_t* step_dbl
+    int64_t* size
     int* item_t       # tensor of each work item
     int64_t* item_lo  # element range of each work item
     int64_t* item_hi
@@ -58,7 +70,7 @@ cdef struct Job:
     double* tb
     uint8_t* tflag
     # per-call scalars
-    double lr, beta1, beta2, eps, wd, momentum, dampening, alpha
+    double lr, beta1, beta2, eps, wd, momentum, dampening, alpha, lr_decay
     bint maximize, decoupled, amsgrad, nesterov, centered
 
 
@@ -83,8 +95,10 @@ cdef inline void* _at(void** ptrs, int t, int64_t lo, bint dbl) noexcept nogil:
 
 cdef void _run_item(const Job* j, int k, int item) noexcept nogil:
     cdef int t = j.item_t[item]
+    if not j.active[t]:
+        return
     cdef int64_t lo = j.item_lo[item], n = j.item_hi[item] - j.item_lo[item]
-    cdef bint d = j.dbl
+    cdef bint d = j.dbl[t]
     cdef void* p = _at(j.p, t, lo, d)
     cdef void* g = _at(j.g, t, lo, d)
     cdef void* s1 = _at(j.s1, t, lo, d)
@@ -122,90 +136,102 @@ cdef void _run_item(const Job* j, int k, int item) noexcept nogil:
                           j.lr, j.alpha, j.eps, j.wd, j.momentum, j.maximize, j.centered)
 
 
-cdef class _Lists:
-    # Owns the C arrays of one call: pointers, work items, per-tensor scalars.
-    cdef Job job
-    cdef int64_t total
-
-    def __cinit__(self):
-        self.job.p = self.job.g = self.job.s1 = self.job.s2 = self.job.s3 = NULL
-        self.job.item_t = NULL
-        self.job.item_lo = self.job.item_hi = NULL
-        self.job.ta = self.job.tb = NULL
-        self.job.tflag = NULL
-
-    def __dealloc__(self):
-        free(self.job.p)
-        free(self.job.g)
-        free(self.job.s1)
-        free(self.job.s2)
-        free(self.job.s3)
-        free(self.job.item_t)
-        free(self.job.item_lo)
-        free(self.job.item_hi)
-        free(self.job.ta)
-        free(self.job.tb)
-        free(self.job.tflag)
-
-
-cdef void** _pointers(list arrays, int nt, int64_t* sizes, bint dbl, str what) except? NULL:
-    cdef void** out = <void**>malloc(max(nt, 1) * sizeof(void*))
-    cdef int t
-    cdef cnp.ndarray a
+cdef void* _calloc(int64_t n, size_t size) except NULL:
+    cdef void* out = calloc(max(n, 1), size)
     if out == NULL:
         raise MemoryError()
-    if len(arrays) != nt:
-        free(out)
-        raise ValueError(f"{what}: expected {nt} arrays, got {len(arrays)}")
-    for t in range(nt):
-        a = arrays[t]
-        if (cnp.PyArray_SIZE(a) != sizes[t] or not cnp.PyArray_IS_C_CONTIGUOUS(a)
-                or cnp.PyArray_TYPE(a) != (cnp.NPY_FLOAT64 if dbl else cnp.NPY_FLOAT32)):
-            free(out)
-            raise ValueError(f"{what}[{t}]: size, dtype or layout differs from the params")
-        out[t] = cnp.PyArray_DATA(a)
     return out
 
 
-cdef _Lists _prepare(list params, list grads, list s1, list s2, list s3):
-    cdef _Lists L = _Lists()
-    cdef Job* j = &L.job
-    cdef int nt = len(params), t, it
-    cdef int64_t n, lo, nitems = 0
-    cdef cnp.ndarray a
-    cdef int64_t* sizes = <int64_t*>malloc(max(nt, 1) * sizeof(int64_t))
-    if sizes == NULL:
-        raise MemoryError()
-    try:
+cdef int _dtype_flag(cnp.ndarray a, str what) except -1:
+    cdef int typ = cnp.PyArray_TYPE(a)
+    if typ == cnp.NPY_FLOAT64:
+        return 1
+    if typ == cnp.NPY_FLOAT32:
+        return 0
+    raise ValueError(f"{what} has dtype {a.dtype}; the kernels take float32 or float64")
+
+
+cdef class Plan:
+    """A prepared multi-tensor step over one group of parameters.
+
+    Parameters
+    ----------
+    params : list of numpy.ndarray
+        Writeable C-contiguous float32/float64 arrays (dtypes may be mixed).
+    s1, s2, s3 : list of numpy.ndarray, optional
+        The optimizer's state buffers, one per parameter with its size and dtype
+        (which list holds which buffer is the step function's docstring).
+    steps : list of numpy.ndarray, optional
+        Step counters: one writeable float32/float64 element per parameter.
+
+    The plan holds references to every array it was given and updates them in
+    place (a plan over a read-only array can only check gradients). Gradients are
+    handed in per step (:meth:`set_grads`, :meth:`set_grad_addresses`); a parameter
+    without one sits the step out (its counter is not counted either).
+    """
+
+    cdef Job job
+    cdef int64_t total
+    cdef bint writeable   # every array it holds: a plan over read-only ones only checks
+    cdef list _keep
+    cdef list _grads
+
+    def __cinit__(self, list params, list s1=None, list s2=None, list s3=None,
+                  list steps=None):
+        cdef Job* j = &self.job
+        cdef int nt = len(params), t, it
+        cdef int64_t n, lo, nitems = 0
+        cdef cnp.ndarray a
         j.ntensors = nt
-        j.dbl = nt > 0 and (<cnp.ndarray>params[0]).dtype == np.float64
-        L.total = 0
+        # tuples: the caller may change its lists, the arrays must outlive the plan
+        self._keep = [None if x is None else tuple(x) for x in (params, s1, s2, s3, steps)]
+        self._grads = None
+        self.total = 0
+        self.writeable = True
+        j.size = <int64_t*>_calloc(nt, sizeof(int64_t))
+        j.dbl = <uint8_t*>_calloc(nt, sizeof(uint8_t))
+        j.p = <void**>_calloc(nt, sizeof(void*))
+        j.g = <void**>_calloc(nt, sizeof(void*))
+        j.active = <uint8_t*>_calloc(nt, sizeof(uint8_t))
+        j.ta = <double*>_calloc(nt, sizeof(double))
+        j.tb = <double*>_calloc(nt, sizeof(double))
+        j.tflag = <uint8_t*>_calloc(nt, sizeof(uint8_t))
         for t in range(nt):
             a = params[t]
-            sizes[t] = cnp.PyArray_SIZE(a)
-            L.total += sizes[t]
-            nitems += (sizes[t] + STEP_CHUNK - 1) // STEP_CHUNK
-        j.p = _pointers(params, nt, sizes, j.dbl, "params")
-        j.g = _pointers(grads, nt, sizes, j.dbl, "grads")
+            if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+                raise ValueError(f"params[{t}] is not C-contiguous")
+            self.writeable &= cnp.PyArray_ISWRITEABLE(a)
+            j.dbl[t] = _dtype_flag(a, f"params[{t}]")
+            j.size[t] = cnp.PyArray_SIZE(a)
+            j.p[t] = cnp.PyArray_DATA(a)
+            self.total += j.size[t]
+            nitems += (j.size[t] + STEP_CHUNK - 1) // STEP_CHUNK
         if s1 is not None:
-            j.s1 = _pointers(s1, nt, sizes, j.dbl, "state")
+            j.s1 = self._buffers(s1, "s1")
         if s2 is not None:
-            j.s2 = _pointers(s2, nt, sizes, j.dbl, "state")
+            j.s2 = self._buffers(s2, "s2")
         if s3 is not None:
-            j.s3 = _pointers(s3, nt, sizes, j.dbl, "state")
+            j.s3 = self._buffers(s3, "s3")
+        if steps is not None:
+            if len(steps) != nt:
+                raise ValueError(f"steps: expected {nt} arrays, got {len(steps)}")
+            j.steps = <void**>_calloc(nt, sizeof(void*))
+            j.step_dbl = <uint8_t*>_calloc(nt, sizeof(uint8_t))
+            for t in range(nt):
+                a = steps[t]
+                if cnp.PyArray_SIZE(a) != 1:
+                    raise ValueError(f"steps[{t}] has {a.size} elements, not one")
+                self.writeable &= cnp.PyArray_ISWRITEABLE(a)
+                j.step_dbl[t] = _dtype_flag(a, f"steps[{t}]")
+                j.steps[t] = cnp.PyArray_DATA(a)
         j.nitems = <int>nitems
-        j.item_t = <int*>malloc(max(nitems, 1) * sizeof(int))
-        j.item_lo = <int64_t*>malloc(max(nitems, 1) * sizeof(int64_t))
-        j.item_hi = <int64_t*>malloc(max(nitems, 1) * sizeof(int64_t))
-        j.ta = <double*>malloc(max(nt, 1) * sizeof(double))
-        j.tb = <double*>malloc(max(nt, 1) * sizeof(double))
-        j.tflag = <uint8_t*>malloc(max(nt, 1) * sizeof(uint8_t))
-        if (j.item_t == NULL or j.item_lo == NULL or j.item_hi == NULL or j.ta == NULL
-                or j.tb == NULL or j.tflag == NULL):
-            raise MemoryError()
+        j.item_t = <int*>_calloc(nitems, sizeof(int))
+        j.item_lo = <int64_t*>_calloc(nitems, sizeof(int64_t))
+        j.item_hi = <int64_t*>_calloc(nitems, sizeof(int64_t))
         it = 0
         for t in range(nt):
-            n = sizes[t]
+            n = j.size[t]
             lo = 0
             while lo < n:
                 j.item_t[it] = t
@@ -213,144 +239,295 @@ cdef _Lists _prepare(list params, list grads, list s1, list s2, list s3):
                 j.item_hi[it] = min(lo + STEP_CHUNK, n)
                 lo += STEP_CHUNK
                 it += 1
-    finally:
-        free(sizes)
-    return L
+
+    def __dealloc__(self):
+        cdef Job* j = &self.job
+        free(j.p)
+        free(j.g)
+        free(j.active)
+        free(j.s1)
+        free(j.s2)
+        free(j.s3)
+        free(j.steps)
+        free(j.dbl)
+        free(j.step_dbl)
+        free(j.size)
+        free(j.item_t)
+        free(j.item_lo)
+        free(j.item_hi)
+        free(j.ta)
+        free(j.tb)
+        free(j.tflag)
+
+    cdef void** _buffers(self, list arrays, str what) except NULL:
+        cdef int nt = self.job.ntensors, t
+        cdef cnp.ndarray a
+        if len(arrays) != nt:
+            raise ValueError(f"{what}: expected {nt} arrays, got {len(arrays)}")
+        cdef void** out = <void**>_calloc(nt, sizeof(void*))
+        try:
+            for t in range(nt):
+                a = arrays[t]
+                self._check_like(a, t, f"{what}[{t}]")
+                self.writeable &= cnp.PyArray_ISWRITEABLE(a)
+                out[t] = cnp.PyArray_DATA(a)
+        except BaseException:
+            free(out)
+            raise
+        return out
+
+    cdef int _check_like(self, cnp.ndarray a, int t, str what) except -1:
+        if (cnp.PyArray_SIZE(a) != self.job.size[t] or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or _dtype_flag(a, what) != self.job.dbl[t]):
+            raise ValueError(f"{what}: size, dtype or layout differs from params[{t}]")
+        return 0
+
+    @property
+    def ntensors(self) -> int:
+        """The number of parameters."""
+        return self.job.ntensors
+
+    @property
+    def nelements(self) -> int:
+        """Their total number of elements."""
+        return self.total
+
+    def set_grads(self, list grads) -> None:
+        """The gradients of the next step: numpy arrays (checked against their
+        parameters) or None (that parameter skips the step).
+
+        A gradient must not share memory with its parameter (the loops assume no
+        overlap: pass a copy).
+        """
+        cdef Job* j = &self.job
+        cdef int t
+        cdef cnp.ndarray a
+        if len(grads) != j.ntensors:
+            raise ValueError(f"grads: expected {j.ntensors}, got {len(grads)}")
+        for t in range(j.ntensors):  # all checked before any is taken
+            if grads[t] is not None:
+                self._check_like(grads[t], t, f"grads[{t}]")
+        for t in range(j.ntensors):
+            a = grads[t]
+            j.active[t] = a is not None
+            j.g[t] = NULL if a is None else cnp.PyArray_DATA(a)
+        self._grads = list(grads)
+
+    def set_grad_addresses(self, list addresses) -> list:
+        """The gradients of the next step as data addresses (None: skip that parameter).
+
+        Unchecked: each address must point at a contiguous gradient of its
+        parameter's size and dtype, kept alive by the caller until the step has run.
+        Returns the positions whose gradient overlaps its parameter's memory; those
+        are set to skip (the caller copies them and sets the copies with
+        :meth:`set_grad_address`).
+        """
+        cdef Job* j = &self.job
+        cdef int t
+        cdef intptr_t a, p, nbytes
+        cdef list overlapping = []
+        cdef object address
+        if len(addresses) != j.ntensors:
+            raise ValueError(f"addresses: expected {j.ntensors}, got {len(addresses)}")
+        for t in range(j.ntensors):
+            address = addresses[t]
+            j.active[t] = address is not None
+            if address is None:
+                continue
+            a = address
+            p = <intptr_t>j.p[t]
+            nbytes = j.size[t] * (8 if j.dbl[t] else 4)
+            if a < p + nbytes and p < a + nbytes:
+                overlapping.append(t)
+                j.active[t] = False
+            j.g[t] = <void*>a
+        self._grads = None
+        return overlapping
+
+    def set_grad_address(self, int t, intptr_t address) -> None:
+        """Set one gradient address (as :meth:`set_grad_addresses`, for position ``t``)."""
+        if not 0 <= t < self.job.ntensors:
+            raise IndexError(f"position {t} out of range for {self.job.ntensors} tensors")
+        self.job.g[t] = <void*>address
+        self.job.active[t] = True
+
+    def __len__(self) -> int:
+        return self.job.ntensors
+
+    def mark_first(self, list positions) -> None:
+        """Mark tensors whose momentum buffer the next :func:`sgd_step` initializes
+        (torch's first step with momentum: the buffer becomes the gradient)."""
+        cdef int t
+        for t in positions:
+            if not 0 <= t < self.job.ntensors:
+                raise IndexError(f"position {t} out of range for {self.job.ntensors} tensors")
+            self.job.tflag[t] = 1
+
+    def first_nonfinite(self):
+        """``(position, flat index)`` of the first NaN/inf among the set gradients, or
+        None. Read-only and parallel."""
+        return _first_bad(&self.job, _threads(self))
 
 
-cdef void _per_tensor(double* out, object values, int nt) except *:
-    cdef int t
-    cdef const double[::1] v = np.ascontiguousarray(values, dtype=np.float64)
-    if v.shape[0] != nt:
-        raise ValueError(f"expected {nt} per-tensor values, got {v.shape[0]}")
-    for t in range(nt):
-        out[t] = v[t]
+cdef object _first_bad(Job* j, int nt):
+    cdef int64_t[::1] found = np.full(max(j.nitems, 1), -1, dtype=np.int64)
+    cdef int item, t
+    cdef void* g
+    with nogil:
+        for item in prange(j.nitems, num_threads=nt, schedule="static"):
+            t = j.item_t[item]
+            if not j.active[t]:
+                continue
+            g = _at(j.g, t, j.item_lo[item], j.dbl[t])
+            if j.dbl[t]:
+                found[item] = cal_first_bad_d(<double*>g, j.item_hi[item] - j.item_lo[item])
+            else:
+                found[item] = cal_first_bad_f(<float*>g, j.item_hi[item] - j.item_lo[item])
+    for item in range(j.nitems):
+        if found[item] >= 0:
+            return int(j.item_t[item]), int(j.item_lo[item] + found[item])
+    return None
 
 
-cdef int _threads(_Lists L) noexcept:
+cdef int _threads(Plan plan) noexcept:
     # Threads for one call: no more than its work items, one for small totals.
     cdef int nt = omp.omp_get_max_threads()
-    if nt > L.job.nitems:
-        nt = L.job.nitems
-    if L.total < SERIAL_BELOW or nt < 1:
+    if nt > plan.job.nitems:
+        nt = plan.job.nitems
+    if plan.total < SERIAL_BELOW or nt < 1:
         nt = 1
     return nt
 
 
-cdef void _run(_Lists L, int k) noexcept:
-    cdef Job* j = &L.job
-    cdef int nt = _threads(L)
+cdef void _count(Job* j, int k) noexcept nogil:
+    # Count the steps of the tensors taking part; the per-tensor scalars from them.
+    cdef int t
+    cdef double step = 0
+    for t in range(j.ntensors):
+        if not j.active[t]:
+            continue
+        if j.steps != NULL:
+            step = cal_count_step(j.steps[t], j.step_dbl[t])
+        if k == K_ADAM:
+            cal_adam_scalars(j.lr, j.beta1, j.beta2, step, &j.ta[t], &j.tb[t])
+        elif k == K_ADAGRAD:
+            j.ta[t] = cal_adagrad_clr(j.lr, j.lr_decay, step)
+
+
+cdef int _run(Plan plan, int k) except -1:
+    cdef Job* j = &plan.job
+    cdef int nt = _threads(plan)
     cdef int item
+    if not plan.writeable:
+        raise ValueError("the plan holds a read-only array: a step writes its parameters, "
+                         "state buffers and step counters in place")
     with nogil:
+        _count(j, k)
         if nt == 1:
             for item in range(j.nitems):
                 _run_item(j, k, item)
         else:
             for item in prange(j.nitems, num_threads=nt, schedule="static"):
                 _run_item(j, k, item)
+    return 0
+
+
+cdef int _need(void* lst, str what) except -1:
+    if lst == NULL:
+        raise ValueError(f"this step needs {what}, and the plan was built without them")
+    return 0
 
 
 # ---------------------------------------------------------------- entry points
 
-def sgd_step(list params, list grads, list bufs, first, *, double lr, double momentum,
-             double dampening, double weight_decay, bint nesterov, bint maximize) -> None:
-    """SGD on every tensor; ``bufs`` (momentum buffers) is ignored when momentum is 0.
-
-    ``first[t]`` true makes tensor t's buffer a copy of its (decayed) gradient, as
-    torch does on a buffer's first step.
-    """
-    cdef _Lists L = _prepare(params, grads, bufs if momentum != 0 else None, None, None)
+def sgd_step(Plan plan, *, double lr, double momentum, double dampening,
+             double weight_decay, bint nesterov, bint maximize) -> None:
+    """SGD on the plan's tensors; ``s1`` holds the momentum buffers (needed only with
+    momentum). Tensors marked by :meth:`Plan.mark_first` start their buffer from the
+    gradient, as torch does on a buffer's first step; the marks are then cleared."""
+    cdef Job* j = &plan.job
     cdef int t
-    L.job.lr = lr
-    L.job.momentum = momentum
-    L.job.dampening = dampening
-    L.job.wd = weight_decay
-    L.job.nesterov = nesterov
-    L.job.maximize = maximize
-    flags = np.ascontiguousarray(first, dtype=np.uint8)
-    if flags.shape[0] != len(params):
-        raise ValueError(f"expected {len(params)} first-step flags, got {flags.shape[0]}")
-    for t in range(len(params)):
-        L.job.tflag[t] = flags[t]
-    _run(L, K_SGD)
+    if momentum != 0:
+        _need(j.s1, "momentum buffers (s1)")
+    j.lr = lr
+    j.momentum = momentum
+    j.dampening = dampening
+    j.wd = weight_decay
+    j.nesterov = nesterov
+    j.maximize = maximize
+    _run(plan, K_SGD)
+    for t in range(j.ntensors):
+        j.tflag[t] = 0
 
 
-def adam_step(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
-              step_sizes, bias_correction2_sqrts, *, double lr, double beta1, double beta2,
-              double eps, double weight_decay, bint decoupled, bint amsgrad,
-              bint maximize) -> None:
-    """Adam (``decoupled`` False) or AdamW (True) on every tensor.
+def adam_step(Plan plan, *, double lr, double beta1, double beta2, double eps,
+              double weight_decay, bint decoupled, bint amsgrad, bint maximize) -> None:
+    """Adam (``decoupled`` False) or AdamW (True) on the plan's tensors.
 
-    ``step_sizes[t] = lr / (1 - beta1**step_t)`` and
-    ``bias_correction2_sqrts[t] = (1 - beta2**step_t) ** 0.5``, computed by the caller
-    once per tensor; ``max_exp_avg_sqs`` is used only with ``amsgrad``.
+    ``s1``: exp_avg, ``s2``: exp_avg_sq, ``s3``: max_exp_avg_sq (only with amsgrad),
+    ``steps``: counted, then ``lr / (1 - beta1**step)`` and ``(1 - beta2**step)**0.5``
+    per tensor, as torch computes them.
     """
-    cdef _Lists L = _prepare(params, grads, exp_avgs, exp_avg_sqs,
-                             max_exp_avg_sqs if amsgrad else None)
-    cdef int nt = len(params)
-    _per_tensor(L.job.ta, step_sizes, nt)
-    _per_tensor(L.job.tb, bias_correction2_sqrts, nt)
-    L.job.lr = lr
-    L.job.beta1 = beta1
-    L.job.beta2 = beta2
-    L.job.eps = eps
-    L.job.wd = weight_decay
-    L.job.decoupled = decoupled
-    L.job.amsgrad = amsgrad
-    L.job.maximize = maximize
-    _run(L, K_ADAM)
+    cdef Job* j = &plan.job
+    _need(j.s1, "exp_avg (s1)")
+    _need(j.s2, "exp_avg_sq (s2)")
+    _need(j.steps, "step counters")
+    if amsgrad:
+        _need(j.s3, "max_exp_avg_sq (s3)")
+    j.lr = lr
+    j.beta1 = beta1
+    j.beta2 = beta2
+    j.eps = eps
+    j.wd = weight_decay
+    j.decoupled = decoupled
+    j.amsgrad = amsgrad
+    j.maximize = maximize
+    _run(plan, K_ADAM)
 
 
-def adagrad_step(list params, list grads, list sums, clrs, *, double eps,
+def adagrad_step(Plan plan, *, double lr, double lr_decay, double eps,
                  double weight_decay, bint maximize) -> None:
-    """Adagrad on every tensor; ``clrs[t] = lr / (1 + (step_t - 1) * lr_decay)``."""
-    cdef _Lists L = _prepare(params, grads, sums, None, None)
-    _per_tensor(L.job.ta, clrs, len(params))
-    L.job.eps = eps
-    L.job.wd = weight_decay
-    L.job.maximize = maximize
-    _run(L, K_ADAGRAD)
+    """Adagrad on the plan's tensors; ``s1``: sum, ``steps``: counted, then
+    ``lr / (1 + (step - 1) * lr_decay)`` per tensor."""
+    cdef Job* j = &plan.job
+    _need(j.s1, "sums (s1)")
+    _need(j.steps, "step counters")
+    j.lr = lr
+    j.lr_decay = lr_decay
+    j.eps = eps
+    j.wd = weight_decay
+    j.maximize = maximize
+    _run(plan, K_ADAGRAD)
 
 
-def rmsprop_step(list params, list grads, list square_avgs, list grad_avgs, list bufs, *,
-                 double lr, double alpha, double eps, double weight_decay, double momentum,
-                 bint centered, bint maximize) -> None:
-    """RMSprop on every tensor; ``grad_avgs`` used only when centered, ``bufs`` only
-    with momentum > 0."""
-    cdef _Lists L = _prepare(params, grads, square_avgs, grad_avgs if centered else None,
-                             bufs if momentum > 0 else None)
-    L.job.lr = lr
-    L.job.alpha = alpha
-    L.job.eps = eps
-    L.job.wd = weight_decay
-    L.job.momentum = momentum
-    L.job.centered = centered
-    L.job.maximize = maximize
-    _run(L, K_RMSPROP)
+def rmsprop_step(Plan plan, *, double lr, double alpha, double eps, double weight_decay,
+                 double momentum, bint centered, bint maximize) -> None:
+    """RMSprop on the plan's tensors; ``s1``: square_avg, ``s2``: grad_avg (only when
+    centered), ``s3``: momentum buffers (only with momentum > 0); ``steps``, when the
+    plan has them, are counted (RMSprop's math does not use them)."""
+    cdef Job* j = &plan.job
+    _need(j.s1, "square averages (s1)")
+    if centered:
+        _need(j.s2, "gradient averages (s2)")
+    if momentum > 0:
+        _need(j.s3, "momentum buffers (s3)")
+    j.lr = lr
+    j.alpha = alpha
+    j.eps = eps
+    j.wd = weight_decay
+    j.momentum = momentum
+    j.centered = centered
+    j.maximize = maximize
+    _run(plan, K_RMSPROP)
 
 
 def first_nonfinite(list grads):
-    """``(tensor, index)`` of the first NaN/inf in ``grads`` (flat C order), or None.
+    """``(position, flat index)`` of the first NaN/inf in ``grads`` (C-contiguous
+    float32/float64 arrays, dtypes may be mixed; flat C order), or None.
 
     Read-only and parallel: the check the caller runs before a step it must be able
     to refuse without having written anything.
     """
-    cdef _Lists L = _prepare(grads, grads, None, None, None)
-    cdef Job* j = &L.job
-    cdef int64_t[::1] found = np.full(max(j.nitems, 1), -1, dtype=np.int64)
-    cdef int nt = _threads(L)
-    cdef int item
-    with nogil:
-        for item in prange(j.nitems, num_threads=nt, schedule="static"):
-            if j.dbl:
-                found[item] = cal_first_bad_d(
-                    <double*>_at(j.g, j.item_t[item], j.item_lo[item], True),
-                    j.item_hi[item] - j.item_lo[item])
-            else:
-                found[item] = cal_first_bad_f(
-                    <float*>_at(j.g, j.item_t[item], j.item_lo[item], False),
-                    j.item_hi[item] - j.item_lo[item])
-    for item in range(j.nitems):
-        if found[item] >= 0:
-            return int(j.item_t[item]), int(j.item_lo[item] + found[item])
-    return None
+    cdef Plan plan = Plan(grads)  # read-only arrays are fine: this plan never steps
+    plan.set_grads(grads)
+    return plan.first_nonfinite()

@@ -131,6 +131,45 @@ cdef extern from *:
     CAL_KERNELS(float, f)
     CAL_KERNELS(double, d)
 
+    /* The per-tensor scalars of a step, from its step counter, as torch's Python code
+       computes them in doubles (a Python float is a C double, ``x ** y`` is pow):
+       never contracted into fused multiply-adds, so they are torch's to the bit. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define CAL_EXACT __attribute__((optimize("fp-contract=off")))
+    #else
+    #define CAL_EXACT
+    #endif
+    #if defined(__clang__)
+    #define CAL_NO_CONTRACT _Pragma("clang fp contract(off)")
+    #else
+    #define CAL_NO_CONTRACT
+    #endif
+    /* ``step_t += 1`` in the counter's dtype; then ``step_t.item()`` */
+    CAL_EXACT static double cal_count_step(void* s, int dbl) {
+        if (dbl) {
+            double* d = (double*)s;
+            *d = *d + 1.0;
+            return *d;
+        }
+        float* f = (float*)s;
+        *f = *f + 1.0f;
+        return (double)*f;
+    }
+    /* Adam: step_size = lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5 */
+    CAL_EXACT static void cal_adam_scalars(double lr, double beta1, double beta2, double step,
+            double* step_size, double* bc2_sqrt) {
+        CAL_NO_CONTRACT
+        double bc1 = 1.0 - pow(beta1, step);
+        double bc2 = 1.0 - pow(beta2, step);
+        *step_size = lr / bc1;
+        *bc2_sqrt = pow(bc2, 0.5);
+    }
+    /* Adagrad: clr = lr / (1 + (step - 1) * lr_decay) */
+    CAL_EXACT static double cal_adagrad_clr(double lr, double lr_decay, double step) {
+        CAL_NO_CONTRACT
+        return lr / (1.0 + (step - 1.0) * lr_decay);
+    }
+
     /* Index of the first NaN/inf in g[:n], or -1: an integer OR over "all exponent
        bits set" (vectorizes, unlike a floating-point test), then a scan only when a
        chunk has one. */
@@ -146,6 +185,9 @@ cdef extern from *:
     CAL_FIRST_BAD(float, uint32_t, (uint32_t)0x7f800000u, f)
     CAL_FIRST_BAD(double, uint64_t, (uint64_t)0x7ff0000000000000ull, d)
     """
+    double cal_count_step(void*, int) noexcept nogil
+    void cal_adam_scalars(double, double, double, double, double*, double*) noexcept nogil
+    double cal_adagrad_clr(double, double, double) noexcept nogil
     int64_t cal_first_bad_f(const float*, int64_t) noexcept nogil
     int64_t cal_first_bad_d(const double*, int64_t) noexcept nogil
     void cal_sgd_f(float*, const float*, float*, int64_t, double, double, double, double,

@@ -4,8 +4,10 @@
 ``torch.optim`` namesakes: same constructor, options, param groups, LR schedulers,
 hooks and ``state_dict`` format (a state dict of ours loads into torch's optimizer
 and back). ``step()`` updates CPU float32/float64 parameters with one fused,
-multi-threaded core pass per param group and dtype (zero-copy views of the
-tensors); every other parameter (CUDA, half precision, complex, sparse gradients,
+multi-threaded core call per param group (dtypes mixed, in place on the tensors'
+memory), prepared at the group's first step and reused while its parameters and
+state stay the same: the Python work of a step does not grow with the number of
+tensors. Every other parameter (CUDA, half precision, complex, sparse gradients,
 non-contiguous) goes through torch's own fused or foreach kernels.
 
 One option is added, ``nonfinite`` (``"propagate"`` by default, which is what torch

@@ -6,10 +6,15 @@
 param group in two:
 
 * **core**: CPU, dense, contiguous float32/float64 parameters (plain tensors or
-  ``Parameter``) with a dense same-dtype CPU gradient and contiguous state. Their
-  state is created by torch's own ``_init_group`` (so it is torch's, by
-  construction); one fused core call per (group, dtype) then updates them in place
-  through zero-copy numpy views.
+  ``Parameter``) with a dense CPU gradient of their dtype and shape and contiguous
+  state. Their state is created by torch's own ``_init_group`` (so it is torch's, by
+  construction); one fused core call per group (dtypes mixed) then updates them in
+  place. The call is prepared once (:class:`~calipers_torch.optim._plan.GroupPlan`)
+  and reused while the group's parameters and state stay the same, so that a step's
+  Python work does not grow with the number of tensors: each step checks the
+  group with C-level passes, hands the core the gradients' addresses and this
+  step's hyper-parameters, and the core counts the steps and derives the per-tensor
+  scalars.
 * **torch**: everything else (CUDA and other devices, float16/bfloat16, complex,
   sparse gradients, non-contiguous parameters or state) runs torch's own step on
   just those parameters. When the group leaves ``fused`` and ``foreach`` unset, that
@@ -25,19 +30,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch.optim.optimizer import _use_grad_for_differentiable
 
-from calipers.optim import NONFINITE_POLICIES
+from calipers_torch.optim._nonfinite import NONFINITE_POLICIES, check_policy, refuse_nonfinite
+from calipers_torch.optim._plan import GroupPlan, core_tensor, grad_usable
 
 __all__ = ["NONFINITE_POLICIES", "CoreStep"]
 
-_CORE_DTYPES = (torch.float32, torch.float64)
-_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 _FUSED_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu", "mtia")
+_GRAD = attrgetter("grad")
 
 
 def _core():  # deferred: importing this module must not require the extension
@@ -59,69 +64,6 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-def _core_tensor(p: torch.Tensor) -> bool:
-    return (
-        type(p) in _PLAIN_TYPES
-        and p.is_cpu
-        and p.dtype in _CORE_DTYPES
-        and p.layout == torch.strided
-        and p.is_contiguous()
-        and not p.is_neg()
-    )
-
-
-def _core_grad(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor | None:
-    """``g`` ready for the core (contiguous, not overlapping ``p``), or None."""
-    if (
-        type(g) not in _PLAIN_TYPES
-        or not g.is_cpu
-        or g.layout != torch.strided
-        or g.dtype != p.dtype
-        or g.shape != p.shape
-    ):
-        return None
-    g = g.detach().resolve_neg().contiguous()
-    nbytes = p.numel() * p.element_size()
-    if nbytes and g.data_ptr() < p.data_ptr() + nbytes and p.data_ptr() < g.data_ptr() + nbytes:
-        g = g.clone()  # the core's loops assume the gradient does not overlap the param
-    return g
-
-
-def _core_step_tensor(s: Any) -> bool:
-    return isinstance(s, torch.Tensor) and s.is_cpu and s.numel() == 1 and s.is_contiguous()
-
-
-class ViewCache:
-    """Zero-copy numpy views of core-ready tensors, kept from step to step.
-
-    Making a view (and checking that the core can take the tensor) costs ~2-3 us,
-    finding it here ~0.5 us; for parameters and state that is most of the
-    per-tensor cost of a step. An entry holds its tensor and is used only while the
-    tensor still has the same data pointer and shape (the cached view keeps the old
-    storage alive, so a reassigned ``p.data`` always has a new pointer).
-    """
-
-    def __init__(self) -> None:
-        self._views: dict[int, tuple[torch.Tensor, int, np.ndarray]] = {}
-
-    def get(self, t: Any, ready: Callable[[Any], bool] = _core_tensor) -> np.ndarray | None:
-        """The view of ``t``, or None when ``ready(t)`` says the core cannot take it."""
-        hit = self._views.get(id(t))
-        if hit is not None and hit[0] is t and hit[1] == t.data_ptr() and hit[2].shape == t.shape:
-            return hit[2]
-        if not ready(t):
-            return None
-        view = t.detach().numpy()
-        self._views[id(t)] = (t, t.data_ptr(), view)
-        return view
-
-    def __len__(self) -> int:
-        return len(self._views)
-
-    def clear(self) -> None:
-        self._views.clear()
-
-
 def _raw_step(cls: type) -> Callable[..., Any]:
     # torch's step without the profiling/hook wrapper Optimizer patches onto the class
     fn = cls.step
@@ -133,25 +75,30 @@ def _raw_step(cls: type) -> Callable[..., Any]:
 class CoreStep:
     """Mixin placed before a ``torch.optim`` optimizer class; see the module docstring.
 
-    Subclasses set :attr:`_torch_class` and :attr:`_has_fused` and implement
-    :meth:`_core_group`, which updates one group's core-eligible parameters.
+    Subclasses set :attr:`_torch_class`, :attr:`_has_fused` and :attr:`_counted` and
+    implement :meth:`_buffers` and :meth:`_core_call`; :meth:`_init_state` and
+    :meth:`_core_capable` have defaults.
     """
 
     #: The torch.optim class this drop-in extends.
     _torch_class: ClassVar[type]
     #: Whether torch has a fused kernel for this optimizer.
     _has_fused: ClassVar[bool] = False
+    #: Whether the state holds a ``"step"`` counter (the core counts it).
+    _counted: ClassVar[bool] = True
+    #: How many output lists torch's ``_init_group`` takes after the group.
+    _init_lists: ClassVar[int] = 0
 
     #: True when the last ``step`` was skipped by ``nonfinite="skip"``.
     last_step_skipped: bool = False
 
     def __init__(self, *args: Any, nonfinite: str = "propagate", **kwargs: Any) -> None:
-        _check_policy(nonfinite)
+        check_policy(nonfinite)
         super().__init__(*args, **kwargs)
         self.defaults["nonfinite"] = nonfinite
         for group in self.param_groups:
             group.setdefault("nonfinite", nonfinite)
-        self._np_views = ViewCache()
+        self._forget_plans()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -169,25 +116,38 @@ class CoreStep:
         self.defaults.setdefault("nonfinite", "propagate")
         for group in self.param_groups:  # e.g. a state_dict saved by torch's optimizer
             group.setdefault("nonfinite", self.defaults["nonfinite"])
-        self._np_views = ViewCache()  # drops the views of replaced state
+        self._forget_plans()  # load_state_dict comes here: new state, new groups
+
+    def _forget_plans(self) -> None:
+        self._plans: dict[int, GroupPlan] = {}
+        self._state_seen: tuple[Any, list[int]] | None = None
 
     # ------------------------------------------------------------ subclass API
 
-    def _core_group(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        views: list[np.ndarray],
-        grads: list[np.ndarray],
-    ) -> list[int]:
-        """Update ``params`` (core-eligible, same group) in place from ``grads``.
-
-        ``views`` are the parameters' numpy views, ``grads`` contiguous numpy
-        gradients that do not overlap them. Returns the positions (into ``params``)
-        the core could not take after all (state that is not core-ready); the
-        caller hands those to torch.
-        """
+    def _buffers(self, group: dict[str, Any]) -> tuple[str | None, ...]:
+        """The state buffers the core's lists s1, s2, s3 hold for ``group`` (None:
+        unused); they depend on options such as ``amsgrad`` or ``momentum``."""
         raise NotImplementedError
+
+    def _core_call(self, plan: Any, group: dict[str, Any]) -> None:
+        """Run the core's step function on ``plan`` with ``group``'s hyper-parameters."""
+        raise NotImplementedError
+
+    def _init_state(self, group: dict[str, Any], params: list[torch.Tensor]) -> list[int]:
+        """Create the state of ``params`` (core-bound, with a gradient) that have none,
+        with torch's own ``_init_group``. Returns the positions (into ``params``) whose
+        buffers the core must start from the gradient (SGD's first momentum step)."""
+        new = [p for p in params if not self.state.get(p)]
+        if new:
+            self._init_group(dict(group, params=new), *([] for _ in range(self._init_lists)))
+        return []
+
+    def _core_capable(self, group: dict[str, Any]) -> bool:
+        return not (
+            group.get("differentiable", False)
+            or group.get("capturable", False)
+            or _scalar(group["lr"]) is None
+        )
 
     # ------------------------------------------------------------ stepping
 
@@ -223,44 +183,92 @@ class CoreStep:
         ):
             _raw_step(self._torch_class)(self)
             return loss
-        with_grad = [[p for p in g["params"] if p.grad is not None] for g in self.param_groups]
-        if self._refuse_nonfinite(with_grad):
-            self.last_step_skipped = True
-            return loss
-        if len(self._np_views) > 8 * sum(map(len, with_grad)) + 64:
-            self._np_views.clear()  # views of tensors the optimizer no longer uses
-        to_torch: list[dict[str, Any]] = []
-        for group, params in zip(self.param_groups, with_grad, strict=True):
-            if not params:
-                continue
-            if not self._core_capable(group):
-                to_torch.append(dict(group, params=params))
-                continue
-            core_p, core_v, core_g, rest = [], [], [], []
-            for p in params:
-                view = self._np_views.get(p)
-                g = _core_grad(p, p.grad) if view is not None else None
-                if g is None:
-                    rest.append(p)
-                else:
-                    core_p.append(p)
-                    core_v.append(view)
-                    core_g.append(g.numpy())
-            if core_p:
-                back = self._core_group(group, core_p, core_v, core_g)
-                rest += [core_p[i] for i in back]
-            if rest:
-                to_torch.append(self._torch_group(group, rest))
-        if to_torch:
-            self._torch_step(to_torch)
+        work, moved = self._collect()  # nothing written yet
+        try:
+            if refuse_nonfinite(work):
+                self.last_step_skipped = True
+                return loss
+            changed = self._apply(work)
+        finally:
+            for gp in self._plans.values():
+                gp.release()  # the copies of gradients made for this step
+        if changed or moved:  # remember the state as it is now
+            self._state_seen = (self.state, list(map(id, self.state.values())))
         return loss
 
-    def _core_capable(self, group: dict[str, Any]) -> bool:
-        return not (
-            group.get("differentiable", False)
-            or group.get("capturable", False)
-            or _scalar(group["lr"]) is None
-        )
+    def _apply(self, work: list[tuple[Any, ...]]) -> bool:
+        """Run the core and torch steps of :meth:`_collect`'s work; True when state
+        may have been created."""
+        to_torch: list[dict[str, Any]] = []
+        changed = False
+        for group, gp, grads, back in work:
+            params = group["params"]
+            if gp is None:  # the whole group is torch's
+                with_grad = [p for p, g in zip(params, grads, strict=True) if g is not None]
+                if with_grad:
+                    to_torch.append(dict(group, params=with_grad))
+                continue
+            if back is None:
+                gp, back = self._rebuild(group, grads)
+                changed = True
+            if gp.stepping:
+                self._core_call(gp.plan, group)
+            if back:
+                to_torch.append(self._torch_group(group, [params[i] for i in back]))
+        if to_torch:
+            self._torch_step(to_torch)
+            changed = True
+        return changed
+
+    def _collect(self) -> tuple[list[tuple[Any, ...]], bool]:
+        """Per group ``(group, plan, grads, positions for torch)``, and whether the
+        state's dicts changed since the last step. The plan is None for a group torch
+        steps whole; the positions are None when the plan must be rebuilt first (after
+        the non-finite check: building creates state)."""
+        state = self.state
+        seen = self._state_seen
+        moved = seen is None or seen[0] is not state or seen[1] != list(map(id, state.values()))
+        if len(self._plans) > len(self.param_groups):
+            live = {id(g) for g in self.param_groups}
+            self._plans = {k: v for k, v in self._plans.items() if k in live}
+        work = []
+        for group in self.param_groups:
+            grads = list(map(_GRAD, group["params"]))
+            if not self._core_capable(group):
+                self._plans.pop(id(group), None)
+                work.append((group, None, grads, None))
+                continue
+            gp = self._plans.get(id(group))
+            if (
+                gp is None
+                or not gp.fits(group, (self._buffers(group), self._counted))
+                or (moved and not gp.same_state_dicts(state))
+                or gp.needs_state(grads)
+            ):
+                work.append((group, True, grads, None))
+                continue
+            back = [i for i in gp.torch_pos if grads[i] is not None]
+            work.append((group, gp, grads, back + gp.set_grads(grads)))
+        return work, moved
+
+    def _rebuild(self, group: dict[str, Any], grads: list[Any]) -> tuple[GroupPlan, list[int]]:
+        """Create missing state, then prepare the group's core call and set its grads."""
+        params = group["params"]
+        starting = [
+            p for p, g in zip(params, grads, strict=True)
+            if g is not None and core_tensor(p) and grad_usable(p, g)
+        ]
+        first = self._init_state(group, starting)
+        gp = GroupPlan(_core(), group, self.state, self._buffers(group), self._counted)
+        self._plans[id(group)] = gp
+        # parameters without core-ready state yet (a gradient the core cannot take):
+        # torch's step creates their state, or raises its error for such a gradient
+        back = [i for i in sorted(gp.torch_pos + gp.pending) if grads[i] is not None]
+        back += gp.set_grads(grads)
+        if first and gp.plan is not None:
+            where = {id(p): k for k, p in enumerate(gp.core_params)}
+            gp.plan.mark_first([where[id(starting[k])] for k in first if id(starting[k]) in where])
+        return gp, back
 
     def _torch_group(self, group: dict[str, Any], params: list[torch.Tensor]) -> dict[str, Any]:
         """A copy of ``group`` holding ``params``, with torch's fastest kernel chosen
@@ -270,7 +278,7 @@ class CoreStep:
             return out
         sparse = any(p.grad.is_sparse for p in params)
         fused = self._has_fused and not sparse and all(
-            p.device.type in _FUSED_DEVICES and p.is_floating_point() and self._same_strides(p)
+            p.device.type in _FUSED_DEVICES and p.is_floating_point() and self._same_layout(p)
             for p in params
         )
         if fused:
@@ -289,12 +297,14 @@ class CoreStep:
             out["lr"] = lr  # torch's foreach path refuses a tensor lr without capturable
         return out
 
-    def _same_strides(self, p: torch.Tensor) -> bool:
-        # torch's fused kernels walk the memory of param, grad and state in step: with
-        # other strides (a transposed grad, say) they pair the wrong elements
+    def _same_layout(self, p: torch.Tensor) -> bool:
+        # torch's fused CPU kernels walk the memory of param, grad and state in step
+        # and check neither shapes nor strides: with other strides (a transposed grad,
+        # say) they pair the wrong elements, with a smaller grad (resized through
+        # ``.data``) they read past it. foreach checks, and raises torch's error
         tensors = [p.grad, *(v for v in self.state.get(p, {}).values()
                              if isinstance(v, torch.Tensor) and v.shape == p.shape)]
-        return all(t.stride() == p.stride() for t in tensors)
+        return all(t.shape == p.shape and t.stride() == p.stride() for t in tensors)
 
     def _torch_step(self, groups: list[dict[str, Any]]) -> None:
         saved = self.param_groups
@@ -303,78 +313,3 @@ class CoreStep:
             _raw_step(self._torch_class)(self)
         finally:
             self.param_groups = saved
-
-    # ------------------------------------------------------------ non-finite check
-
-    def _refuse_nonfinite(self, with_grad: list[list[torch.Tensor]]) -> bool:
-        """Check the groups whose policy is raise/skip before anything is written.
-
-        Returns True to skip the step; raises for ``"raise"``.
-        """
-        skip = False
-        for gi, (group, params) in enumerate(zip(self.param_groups, with_grad, strict=True)):
-            policy = group.get("nonfinite", "propagate")
-            _check_policy(policy)
-            if policy == "propagate" or not params:
-                continue
-            bad = _first_nonfinite([p.grad for p in params])
-            if bad is None:
-                continue
-            if policy == "skip":
-                skip = True
-                continue
-            k, flat, value = bad
-            index = next(i for i, q in enumerate(group["params"]) if q is params[k])
-            raise ValueError(
-                f"the gradient of param_groups[{gi}]['params'][{index}] holds a non-finite "
-                f"value ({value}) at flat index {flat}; nothing was updated. Pass "
-                "nonfinite='skip' to skip such steps or nonfinite='propagate' to apply them"
-            )
-        return skip
-
-
-def _check_policy(policy: str) -> None:
-    if policy not in NONFINITE_POLICIES:
-        raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {policy!r}")
-
-
-def _first_nonfinite(grads: list[torch.Tensor]) -> tuple[int, int, float] | None:
-    """``(position, flat index, value)`` of the first NaN/inf in ``grads``, or None.
-
-    CPU float32/float64 gradients are checked by the core's read-only parallel pass;
-    others (other devices, half precision, sparse) with torch, one host sync per
-    device.
-    """
-    core: dict[torch.dtype, list[int]] = {}
-    other: list[int] = []
-    for k, g in enumerate(grads):
-        if g.is_cpu and g.layout == torch.strided and g.dtype in _CORE_DTYPES:
-            core.setdefault(g.dtype, []).append(k)
-        else:
-            other.append(k)
-    found: list[tuple[int, int]] = []
-    for idx in core.values():
-        arrays = [grads[k].detach().resolve_neg().contiguous().numpy() for k in idx]
-        bad = _core().first_nonfinite(arrays)
-        if bad is not None:
-            found.append((idx[bad[0]], bad[1]))
-    if other:
-        values = {
-            k: (grads[k].coalesce()._values() if grads[k].is_sparse else grads[k]).detach()
-            for k in other
-        }
-        by_device: dict[torch.device, list[int]] = {}
-        for k in other:
-            by_device.setdefault(values[k].device, []).append(k)
-        for idx in by_device.values():  # one host sync per device
-            ok = torch.stack([torch.isfinite(values[k]).all() for k in idx]).tolist()
-            for k, fine in zip(idx, ok, strict=True):
-                if not fine:
-                    v = values[k].reshape(-1)
-                    found.append((k, int(torch.nonzero(~torch.isfinite(v))[0])))
-    if not found:
-        return None
-    k, flat = min(found)
-    g = grads[k]
-    g = g.coalesce()._values() if g.is_sparse else g
-    return k, flat, g.detach().reshape(-1)[flat].item()

@@ -2,7 +2,7 @@
 
 ``SGD``, ``Adam``, ``AdamW``, ``Adagrad`` and ``RMSprop`` take torch.optim's option
 names and defaults and follow its single-tensor update formulas in the same order of
-operations; one fused core pass per dtype updates the whole list of parameters
+operations; one fused core pass updates the whole list of parameters, dtypes mixed
 (every element read and written once, OpenMP threads over chunks). This package does
 not import torch.
 """

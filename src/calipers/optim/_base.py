@@ -45,7 +45,7 @@ class Optimizer(abc.ABC):
     ----------
     params : sequence of numpy.ndarray
         The parameters: writeable, C-contiguous float32 or float64 arrays of any shape
-        (dtypes may be mixed; each dtype is updated by one fused core call).
+        (dtypes may be mixed: one fused core call updates them all).
     nonfinite : {"raise", "skip", "propagate"}, default "raise"
         What a step does with a gradient holding NaN or inf. ``"raise"``: raise
         ValueError naming the parameter and flat index; ``"skip"``: skip the whole step
@@ -119,7 +119,8 @@ class Optimizer(abc.ABC):
     def _update(
         self, params: list[np.ndarray], grads: list[np.ndarray], states: list[dict[str, Any]]
     ) -> None:
-        """Run the core kernel on one dtype's parameters (steps already counted)."""
+        """Run the core kernel on the stepping parameters, dtypes mixed (steps already
+        counted in ``states``); :meth:`_plan` prepares its call."""
 
     # ------------------------------------------------------------ stepping
 
@@ -180,27 +181,38 @@ class Optimizer(abc.ABC):
             for name, fill in need.items():
                 if st.get(name) is None and fill is not None:
                     st[name] = np.full(p.shape, fill, dtype=p.dtype)
-        for dtype in _DTYPES:
-            idx = [k for k, i in enumerate(active) if self.params[i].dtype == dtype]
-            if idx:
-                self._update(
-                    [self.params[active[k]] for k in idx],
-                    [checked[k] for k in idx],
-                    [self.state[active[k]] for k in idx],
-                )
+        if active:  # one core call for all of them, dtypes mixed
+            self._update(
+                [self.params[i] for i in active], checked, [self.state[i] for i in active]
+            )
         return True
+
+    @staticmethod
+    def _plan(
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        states: list[dict[str, Any]],
+        buffers: Sequence[str | None],
+        counted: bool,
+    ) -> Any:
+        """The core's prepared call over ``params``: ``buffers`` names the state
+        buffers of its lists s1, s2, s3 (None: unused); with ``counted`` the core
+        counts the steps, from ``step - 1`` (the counts are already up to date here)."""
+        from calipers._core import _optim
+
+        lists = [None if n is None else [st[n] for st in states] for n in buffers]
+        steps = None
+        if counted:
+            steps = list(np.array([[st["step"] - 1] for st in states], dtype=np.float64))
+        plan = _optim.Plan(params, *lists, *([None] * (3 - len(lists))), steps=steps)
+        plan.set_grads(grads)
+        return plan
 
     @staticmethod
     def _first_nonfinite(grads: list[np.ndarray]) -> tuple[int, int] | None:
         from calipers._core import _optim
 
-        first = None
-        for dtype in _DTYPES:
-            idx = [k for k, g in enumerate(grads) if g.dtype == dtype]
-            bad = _optim.first_nonfinite([grads[k] for k in idx]) if idx else None
-            if bad is not None and (first is None or idx[bad[0]] < first[0]):
-                first = (idx[bad[0]], bad[1])
-        return first
+        return _optim.first_nonfinite(grads)
 
     # ------------------------------------------------------------ state
 

@@ -1,8 +1,9 @@
 """SGD, Adam, AdamW, Adagrad and RMSprop over numpy arrays (torch.optim's options).
 
-Each ``_update`` computes the per-parameter scalars that depend on the step count
-(bias corrections, decayed learning rate) once, in Python, and hands the whole list
-of parameters to one fused core call.
+Each ``_update`` hands the whole list of stepping parameters (dtypes mixed) with
+their state to one fused core call, which derives the per-parameter scalars that
+depend on the step count (bias corrections, decayed learning rate) once per
+parameter, with torch's formulas.
 """
 
 from __future__ import annotations
@@ -54,17 +55,18 @@ class SGD(Optimizer):
         o = self.options
         first = []
         if o["momentum"] != 0:
-            for p, st in zip(params, states, strict=True):
-                first.append(st.get("momentum_buffer") is None)
-                if first[-1]:
+            for k, (p, st) in enumerate(zip(params, states, strict=True)):
+                if st.get("momentum_buffer") is None:
+                    first.append(k)
                     st["momentum_buffer"] = np.empty_like(p)
         else:
             for st in states:
                 st.setdefault("momentum_buffer", None)
-            first = [False] * len(params)
+        plan = self._plan(params, grads, states,
+                          ["momentum_buffer" if o["momentum"] != 0 else None], False)
+        plan.mark_first(first)
         _core().sgd_step(
-            params, grads, [st["momentum_buffer"] for st in states], first,
-            lr=o["lr"], momentum=o["momentum"], dampening=o["dampening"],
+            plan, lr=o["lr"], momentum=o["momentum"], dampening=o["dampening"],
             weight_decay=o["weight_decay"], nesterov=o["nesterov"], maximize=o["maximize"],
         )
 
@@ -100,17 +102,12 @@ class Adam(Optimizer):
     def _update(self, params, grads, states) -> None:
         o = self.options
         beta1, beta2 = (float(b) for b in o["betas"])
-        lr = float(o["lr"])
-        # torch's per-step scalars, from the step as a float (as torch's step tensor)
-        steps = [float(st["step"]) for st in states]
-        step_sizes = [lr / (1 - beta1**s) for s in steps]
-        bc2_sqrts = [(1 - beta2**s) ** 0.5 for s in steps]
         amsgrad = bool(o["amsgrad"])
+        # the core derives torch's per-step scalars from each parameter's step count
+        plan = self._plan(params, grads, states, ["exp_avg", "exp_avg_sq",
+                          "max_exp_avg_sq" if amsgrad else None], True)
         _core().adam_step(
-            params, grads, [st["exp_avg"] for st in states],
-            [st["exp_avg_sq"] for st in states],
-            [st["max_exp_avg_sq"] for st in states] if amsgrad else None,
-            step_sizes, bc2_sqrts, lr=lr, beta1=beta1, beta2=beta2, eps=o["eps"],
+            plan, lr=float(o["lr"]), beta1=beta1, beta2=beta2, eps=o["eps"],
             weight_decay=o["weight_decay"], decoupled=bool(o["decoupled_weight_decay"]),
             amsgrad=amsgrad, maximize=bool(o["maximize"]),
         )
@@ -152,10 +149,9 @@ class Adagrad(Optimizer):
 
     def _update(self, params, grads, states) -> None:
         o = self.options
-        lr, decay = float(o["lr"]), float(o["lr_decay"])
-        clrs = [lr / (1 + (float(st["step"]) - 1) * decay) for st in states]
+        plan = self._plan(params, grads, states, ["sum"], True)
         _core().adagrad_step(
-            params, grads, [st["sum"] for st in states], clrs, eps=o["eps"],
+            plan, lr=float(o["lr"]), lr_decay=float(o["lr_decay"]), eps=o["eps"],
             weight_decay=o["weight_decay"], maximize=bool(o["maximize"]),
         )
 
@@ -187,10 +183,11 @@ class RMSprop(Optimizer):
     def _update(self, params, grads, states) -> None:
         o = self.options
         centered, momentum = bool(o["centered"]), float(o["momentum"])
+        plan = self._plan(params, grads, states, [
+            "square_avg", "grad_avg" if centered else None,
+            "momentum_buffer" if momentum > 0 else None,
+        ], False)
         _core().rmsprop_step(
-            params, grads, [st["square_avg"] for st in states],
-            [st["grad_avg"] for st in states] if centered else None,
-            [st["momentum_buffer"] for st in states] if momentum > 0 else None,
-            lr=o["lr"], alpha=o["alpha"], eps=o["eps"], weight_decay=o["weight_decay"],
+            plan, lr=o["lr"], alpha=o["alpha"], eps=o["eps"], weight_decay=o["weight_decay"],
             momentum=momentum, centered=centered, maximize=bool(o["maximize"]),
         )
