@@ -133,6 +133,53 @@ def test_feedback_feeds_live_metrics(fresh, cancer, diabetes):
     assert "drift: no reference: the manifest has no drift histograms" in text
 
 
+def test_feedback_labels_are_checked_against_the_model(fresh, cancer, diabetes):
+    base, srv, client = fresh
+    _, X, _ = cancer
+    _, Xr, yr = diabetes
+
+    def predict(model, rows):
+        status, _, headers = client.post(f"/v1/models/{model}:predict",
+                                         {"instances": rows.tolist()})
+        assert status == 200
+        return headers["x-request-id"]
+
+    def feedback(rid, labels):
+        body = labels if isinstance(labels, bytes) else json.dumps(
+            {"request_id": rid, "labels": labels}).encode()
+        status, answer, _ = client.post("/monitoring/feedback", body)
+        return status, json.loads(answer)
+
+    rid = predict("cancer", X[:2])  # a binary classifier: classes [0, 1]
+    deep = b'{"request_id": "%s", "labels": [%s1%s, 0]}' % (rid.encode(), b"[" * 980,
+                                                          b"]" * 980)
+    for labels, reason in [(["cat", 0], 'label 0 ("cat") is not a class of model cancer '
+                                        'version 1; its classes are 0, 1'),
+                           ([None, 1], "label 0 (null) is not a class"),
+                           ([0, 7], "label 1 (7) is not a class"),
+                           ([True, 0], "label 0 (true) is not a class"),
+                           (["1", 0], 'label 0 ("1") is not a class'),
+                           ([[1], 0], "label 0 ([1]) is not a class"),
+                           ([[[[[1]]]], 0], "label 0 ([[[[1]]]]) is not a class"),
+                           ([{"a": 1}, 0], "is not a class"),
+                           (deep, "nest")]:
+        status, answer = feedback(rid, labels)
+        assert status == 400, (labels, answer)
+        assert reason in answer["error"], answer
+    assert feedback(rid, [1, 0.0]) == (200, {"accepted": 2})  # by value: 0.0 is class 0
+
+    rid = predict("diabetes", Xr[:3])  # a regressor: numbers only
+    for labels in (["cat", 1, 2], [None, 1, 2], [True, 1, 2], [[1.0], 1, 2], [1, 2, 10**400]):
+        status, answer = feedback(rid, labels)
+        assert status == 400 and "is not a finite number; model diabetes version 1 is a " \
+            "regressor" in answer["error"], (labels, answer)
+    assert feedback(rid, yr[:3].tolist()) == (200, {"accepted": 3})
+    assert feedback(rid, [1, 2, 3]) == (200, {"accepted": 3})
+    summary = summarize(default_log_path(base), base)
+    assert {e["model"]: e["feedback"] for e in summary["models"]} == {"cancer": 2,
+                                                                      "diabetes": 3}
+
+
 def _drift_data(n, rng, shift=0.0):
     """Rows of 6 features: normal, skewed, discrete and binary columns."""
     X = np.column_stack([rng.normal(size=(n, 3)), rng.exponential(size=n),

@@ -4,7 +4,8 @@ Usage::
 
     calipers serve BASE [--host 127.0.0.1] [--port 8501] [--poll-interval S]
                    [--max-body-bytes N] [--inference-threads N] [--intra-op-threads N]
-                   [--inline-max-ms MS] [--max-concurrency N] [--log PATH | --no-log]
+                   [--inline-max-ms MS] [--max-concurrency N] [--header-timeout S]
+                   [--body-timeout S] [--log PATH | --no-log]
                    [--trusted] [--log-level LEVEL]
 
 BASE holds ``<name>/<version>/`` artifact directories (``calipers.export`` with
@@ -14,6 +15,7 @@ BASE holds ``<name>/<version>/`` artifact directories (``calipers.export`` with
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -31,6 +33,13 @@ def _nonnegative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
@@ -77,8 +86,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "to an inference thread, while its model's requests take under MS "
                         "milliseconds on average and its body is at most 64 KiB (0: never; "
                         "default 2)")
-    p.add_argument("--max-concurrency", type=_positive_int, metavar="N",
-                   help="answer 503 beyond N concurrent connections")
+    p.add_argument("--max-concurrency", type=_positive_int, default=256, metavar="N",
+                   help="answer 503 to requests beyond N open connections (or N requests "
+                        "in progress) (default 256)")
+    p.add_argument("--header-timeout", type=_positive_float, default=10.0, metavar="S",
+                   help="close a connection whose request headers are not complete S "
+                        "seconds after it opened or after the request's first byte, with "
+                        "408 if part of a request came (default 10)")
+    p.add_argument("--body-timeout", type=_positive_float, default=60.0, metavar="S",
+                   help="answer 408 and close the connection when a request body is not "
+                        "complete S seconds after its headers (default 60)")
     p.add_argument("--log", metavar="PATH",
                    help="SQLite prediction log; each request's row is committed before its "
                         "answer, concurrent requests share a commit (default "
@@ -100,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         serve(args.base, args.host, args.port, log_level=args.log_level,
-              max_concurrency=args.max_concurrency, poll_interval=args.poll_interval,
+              max_concurrency=args.max_concurrency, header_timeout=args.header_timeout,
+              body_timeout=args.body_timeout, poll_interval=args.poll_interval,
               max_body_bytes=args.max_body_bytes, inference_threads=args.inference_threads,
               intra_op_threads=args.intra_op_threads, inline_max_ms=args.inline_max_ms,
               log_path=args.log, prediction_log=not args.no_log, trusted=args.trusted)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -35,7 +36,7 @@ import numpy as np
 
 from calipers.serve._errors import ServeError, invalid, not_found
 from calipers.serve._metadata import metadata_json, status_json
-from calipers.serve._monitor import Metrics, PredictionLog
+from calipers.serve._monitor import UNKNOWN_MODEL, Metrics, PredictionLog
 from calipers.serve._parse import load_json
 from calipers.serve._registry import ModelRegistry
 from calipers.serve._tensors import (
@@ -58,6 +59,8 @@ _STATUS = re.compile(
 _METRICS_PATH = "/monitoring/prometheus/metrics"
 _FEEDBACK_PATH = "/monitoring/feedback"
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
+#: Seconds a client has to send a request's whole body, once its headers are in.
+DEFAULT_BODY_TIMEOUT = 60.0
 #: Larger request bodies always go to an inference thread.
 INLINE_MAX_BODY = 64 * 1024
 _INLINE_WEIGHT = 0.1  # of the newest request in a model's average time
@@ -120,6 +123,10 @@ class ServeApp:
         requests with bodies up to 64 KiB, prediction log commit included) and
         its body is at most 64 KiB; 0 sends every request to the inference
         threads. A model's first request always goes to a thread.
+    body_timeout : float, default 60.0
+        Seconds a client has, from the end of its headers, to send the whole
+        request body; a slower one gets 408 and the connection is closed (a
+        client trickling bytes must not hold a connection forever).
     """
 
     def __init__(
@@ -131,17 +138,22 @@ class ServeApp:
         inference_threads: int | None = None,
         intra_op_threads: int | None = None,
         inline_max_ms: float = 2.0,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
         if not inline_max_ms >= 0:
             raise ValueError(f"inline_max_ms must be >= 0 (0: never inline), got {inline_max_ms}")
+        if not (body_timeout > 0 and math.isfinite(body_timeout)):
+            raise ValueError(f"body_timeout must be a positive number of seconds, "
+                             f"got {body_timeout}")
         self.inference_threads, self.intra_op_threads = check_threads(inference_threads,
                                                                       intra_op_threads)
         self.registry = registry
         self.log = prediction_log
         self.metrics = Metrics()
         self.max_body_bytes = int(max_body_bytes)
+        self.body_timeout = float(body_timeout)
         self._executor = ThreadPoolExecutor(max_workers=self.inference_threads,
                                             thread_name_prefix="calipers-serve")
         self._restore_runtime: Callable[[], None] | None = None
@@ -204,6 +216,8 @@ class ServeApp:
                        (b"content-length", str(len(payload)).encode())]
         if match:
             out_headers.append((b"x-request-id", request_id.encode()))
+        if status == 408:  # the rest of the body may still come: never read it as a request
+            out_headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -231,18 +245,42 @@ class ServeApp:
                 return invalid(f"invalid Content-Length {declared!r}")
             if size > self.max_body_bytes:
                 return self._too_large(size)
+        # One timer for the whole body (not per chunk: a client trickling a byte
+        # a second would reset a per-chunk one forever).
+        task = asyncio.current_task()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            if task is not None:
+                task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.body_timeout, expire)
         chunks, total = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > self.max_body_bytes:
-                return self._too_large(total)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if total > self.max_body_bytes:
+                    return self._too_large(total)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()  # Python >= 3.11: this cancellation was ours, and is handled
+            return ServeError("DEADLINE_EXCEEDED",
+                              f"the request body did not arrive within {self.body_timeout:g} s "
+                              f"({total} bytes received); send it faster or raise the "
+                              "server's --body-timeout", http_status=408)
+        finally:
+            timer.cancel()
 
     def _too_large(self, size: int) -> ServeError:
         return ServeError("RESOURCE_EXHAUSTED",
@@ -264,7 +302,10 @@ class ServeApp:
                 version: int | None = None, n: int = 0, inputs: Any = None,
                 outputs: Any = None, message: str = "") -> None:
         name, verb = urllib.parse.unquote(match.group(1)), match.group(4).lower()
-        self.metrics.observe(name, version, verb, status, latency, n)
+        # Labels from a closed set: a name the registry never had counts under one
+        # fixed label (random names in URLs must not create series without bound).
+        label = name if version is not None or self.registry.versions(name) else UNKNOWN_MODEL
+        self.metrics.observe(label, version, verb, status, latency, n)
         if self.log is not None:
             self.log.record(request_id, model=name, version=version, method=verb,
                             status=status, latency_s=latency, n=n, inputs=inputs,
@@ -378,5 +419,63 @@ class ServeApp:
             labels = item.get("labels")
             if isinstance(labels, list):
                 labels = [v.item() if isinstance(v, np.generic) else v for v in labels]
-            accepted += self.log.add_feedback(item.get("request_id"), labels)
+            accepted += self.log.add_feedback(item.get("request_id"), labels,
+                                              check=self._check_labels)
         return dumps({"accepted": accepted})
+
+    def _check_labels(self, model: str, version: int | None, labels: list[Any]) -> None:
+        """Refuse (400) true labels the request's model cannot have produced.
+
+        A classifier's labels must be among its classes (by value, as its manifest
+        lists them: a JSON 1.0 matches the class 1, a string "1" or a ``true``
+        does not); a regressor's must be finite numbers; any other model's (or a
+        version no longer known) numbers or strings.
+        """
+        manifest = next((v.manifest for v in self.registry.versions(model)
+                         if v.version == version), None) or {}
+        task, classes = manifest.get("task"), manifest.get("classes")
+        what = f"model {model} version {version}"
+        allowed = {_class_key(c) for c in classes} if task == "classifier" and classes else None
+        for i, label in enumerate(labels):
+            if allowed is not None:
+                if _class_key(label) not in allowed:
+                    shown = ", ".join(json.dumps(c) for c in classes[:10])
+                    more = f", ... ({len(classes)} classes)" if len(classes) > 10 else ""
+                    raise invalid(f"label {i} ({_show(label)}) is not a class of {what}; "
+                                  f"its classes are {shown}{more}")
+            elif task == "regressor":
+                if not (_is_number(label) and _finite(label)):
+                    raise invalid(f"label {i} ({_show(label)}) is not a finite number; "
+                                  f"{what} is a regressor")
+            elif not (_is_number(label) or isinstance(label, str)):
+                raise invalid(f"label {i} ({_show(label)}) must be a number or a string")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _class_key(value: Any) -> tuple[str, Any]:
+    """Labels and classes compared by value: numbers by their float value, no bools as 0/1."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        try:
+            return ("number", float(value))
+        except OverflowError:  # an int beyond float range
+            return ("number", value)
+    if isinstance(value, str):
+        return ("str", value)
+    return ("other", id(value))  # lists, objects, null: never a class
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."

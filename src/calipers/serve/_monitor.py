@@ -16,7 +16,7 @@ import pathlib
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -296,25 +296,45 @@ class PredictionLog:
             if conn is not None:
                 conn.close()
 
-    def add_feedback(self, request_id: str, labels: Sequence[Any]) -> int:
-        """Store true labels for a logged request (one per example); returns how many."""
+    def add_feedback(
+        self,
+        request_id: str,
+        labels: Sequence[Any],
+        check: Callable[[str, int | None, list[Any]], None] | None = None,
+    ) -> int:
+        """Store true labels for a logged request (one per example); returns how many.
+
+        Parameters
+        ----------
+        request_id : str
+            The ``X-Request-Id`` of a logged, successful inference request.
+        labels : list
+            One true label per example of that request.
+        check : callable, optional
+            ``check(model, version, labels)`` for the request's model and version,
+            raising :class:`~calipers.serve._errors.ServeError` to refuse the labels
+            (the server checks them against the model's classes).
+        """
         if not isinstance(request_id, str) or not request_id:
             raise invalid("feedback needs a 'request_id' string")
         if not isinstance(labels, list) or not labels:
             raise invalid(f"feedback for {request_id}: 'labels' must be a non-empty list")
         with self._lock:
             row = self._conn.execute(
-                "SELECT n, status FROM predictions WHERE request_id = ?", (request_id,)
-            ).fetchone()
-            if row is None:
-                raise not_found(f"no logged request with id {request_id}")
-            n, status = row
-            if status != 200:
-                raise invalid(f"request {request_id} failed (HTTP {status}); no predictions "
-                              "to compare labels with")
-            if len(labels) != n:
-                raise invalid(f"request {request_id} had {n} example(s), got {len(labels)} "
-                              "label(s)")
+                "SELECT n, status, model, version FROM predictions WHERE request_id = ?",
+                (request_id,)).fetchone()
+        if row is None:
+            raise not_found(f"no logged request with id {request_id}")
+        n, status, model, version = row
+        if status != 200:
+            raise invalid(f"request {request_id} failed (HTTP {status}); no predictions "
+                          "to compare labels with")
+        if len(labels) != n:
+            raise invalid(f"request {request_id} had {n} example(s), got {len(labels)} "
+                          "label(s)")
+        if check is not None:
+            check(model, version, labels)
+        with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO feedback (request_id, ts, labels) VALUES (?,?,?)",
                 (request_id, time.time(), json.dumps(labels)))
@@ -332,8 +352,22 @@ class PredictionLog:
             self._conn.close()
 
 
+#: The ``model`` label of requests for a model the server does not serve: one
+#: series for all of them (a model name cannot contain parentheses).
+UNKNOWN_MODEL = "(unknown)"
+_METHODS = frozenset(("predict", "classify", "regress"))
+
+
 class Metrics:
-    """Prometheus metrics of one server (its own registry, so servers never clash)."""
+    """Prometheus metrics of one server (its own registry, so servers never clash).
+
+    Every label comes from a closed set, so that the number of series (and the
+    server's memory) cannot grow with what clients send: ``model`` and
+    ``version`` are those of a model the server serves (or served), the other
+    requests count under ``model=UNKNOWN_MODEL, version=""``; ``method`` is one
+    of predict, classify and regress; ``code`` an HTTP status the server
+    answers with. The caller (the app) maps URL names to these labels.
+    """
 
     def __init__(self) -> None:
         try:
@@ -359,10 +393,19 @@ class Metrics:
 
     def observe(self, model: str, version: int | None, method: str, status: int,
                 latency_s: float, n: int) -> None:
+        """Count one answered inference request.
+
+        ``model`` must be a served model's name or :data:`UNKNOWN_MODEL` (the
+        app checks it against its registry); ``method`` one of predict, classify
+        and regress.
+        """
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
         v = "" if version is None else str(version)
-        self.requests.labels(model, v, method, str(status)).inc()
+        code = str(int(status))
+        self.requests.labels(model, v, method, code).inc()
         if status != 200:
-            self.errors.labels(model, v, method, str(status)).inc()
+            self.errors.labels(model, v, method, code).inc()
         else:
             self.batch.labels(model, v).observe(n)
         self.latency.labels(model, v, method).observe(latency_s)
