@@ -110,11 +110,14 @@ def _profile_step(opt):
     def profile(frame, event, arg):
         events[event] += 1
 
+    gc.collect()  # a collection inside the step would add calls of its own (finalizers)
+    gc.disable()
     sys.setprofile(profile)
     try:
         opt.step()
     finally:
         sys.setprofile(None)
+        gc.enable()
     return events
 
 
@@ -143,7 +146,11 @@ def test_python_work_of_a_step_does_not_grow_with_the_tensors(name, grads, nonfi
     small = _events_of_a_step(name, 10, grads, nonfinite)
     large = _events_of_a_step(name, 200, grads, nonfinite)
     assert small["call"] > 0 and small["c_call"] > 0
-    assert large == small
+    # 190 more tensors: any per-tensor Python work adds >= 190 events of a kind; a few
+    # events of slack absorb what the interpreter itself may run (weakref callbacks of
+    # the dropped gradients, a CI machine's torch build)
+    for kind in ("call", "c_call", "return", "c_return"):
+        assert abs(large[kind] - small[kind]) <= 4, (kind, large, small)
 
 
 # ---------------------------------------------------------------- what the plan follows
