@@ -31,11 +31,13 @@ _LAZY = {
     "load": ("calipers.export._artifact", "load"),
     "verify": ("calipers.export._verify", "verify"),
     "export_model": ("calipers.export._artifact", "export_model"),
+    # the exporter that wrote the artifact quantizes it, found through the registry
+    "quantize": ("calipers.export._artifact", "quantize"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from calipers import backends, errors, evaluate, export, metrics, optim, plugins, search
-    from calipers.export._artifact import export_model, load
+    from calipers.export._artifact import export_model, load, quantize
     from calipers.export._verify import verify
     from calipers.metrics import metric
     from calipers.search._create import create_study, load_study
@@ -59,43 +61,6 @@ __all__ = [
     "search",
     "verify",
 ]
-
-
-def quantize(path: Any, out: Any, **options: Any) -> dict[str, Any]:
-    """Write a quantized copy of an artifact and report what it changed.
-
-    The exporter that wrote the artifact does the work, if it has the
-    ``"quantize"`` capability (:meth:`calipers.export.Exporter.quantize`); it is
-    found through the plugin registry from the artifact's manifest, like
-    :func:`calipers.load` finds it. calipers' ``onnx`` exporter can (``pip install
-    'calipers[onnx]'``): it writes an int8 copy and reports its size, latency and
-    metrics against the original; its options are ``mode``, ``calibration``,
-    ``eval_data``, ``metrics``, ``overwrite``, ... (see the onnx plugin's
-    documentation).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        An artifact directory written by :func:`calipers.export`.
-    out : str or os.PathLike
-        The new artifact directory.
-    **options
-        Passed to the exporter's ``quantize``.
-
-    Returns
-    -------
-    dict
-        The exporter's JSON-safe report.
-
-    Raises
-    ------
-    calipers.errors.ArtifactError
-        If the artifact is not intact, its exporter is not installed, or its
-        exporter cannot quantize (the message names the exporters that can).
-    """
-    from calipers.export._artifact import quantize as quantize_artifact
-
-    return quantize_artifact(path, out, **options)
 
 
 def __getattr__(name: str) -> Any:
