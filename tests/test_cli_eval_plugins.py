@@ -7,6 +7,7 @@ in group ``calipers`` written to ``tmp_path`` and put on ``sys.path``, found by
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from _declared_metrics import PositiveRate  # written into the plugin module below
 
 from calipers import plugins
 from calipers.cli.main import main
@@ -35,24 +37,7 @@ import calipers
 from calipers.metrics import Metric
 
 
-class PositiveRate(Metric):
-    """The share of predictions that are the positive label 1."""
-
-    name = "positive_rate"
-
-    def __init__(self):
-        super().__init__()
-        self.add_state("positives", 0, merge="sum")
-        self.add_state("total", 0, merge="sum")
-
-    def update(self, y_true, y_pred, sample_weight=None):
-        p = np.asarray(y_pred)
-        self.positives += int(np.count_nonzero(p == 1))
-        self.total += p.size
-
-    def compute(self):
-        return self.positives / self.total if self.total else float("nan")
-
+{positive_rate}
 
 class WeightedPositiveRate(Metric):
     """Weighted share of predictions equal to 1."""
@@ -144,7 +129,8 @@ def write_plugin(root: Path) -> Path:
         "Metadata-Version: 2.1\nName: calipers-eval-plugin-metrics\nVersion: 1.0\n"
     )
     (info / "entry_points.txt").write_text(f"[calipers]\neval-plugin-metrics = {MODULE}\n")
-    (root / f"{MODULE}.py").write_text(textwrap.dedent(PLUGIN))
+    (root / f"{MODULE}.py").write_text(
+        textwrap.dedent(PLUGIN).replace("{positive_rate}", inspect.getsource(PositiveRate)))
     return root
 
 

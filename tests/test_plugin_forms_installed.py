@@ -3,6 +3,7 @@ found, listed, usable by name, and merge, bootstrap and dask work on them."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -10,6 +11,11 @@ import sys
 import textwrap
 
 import pytest
+from _declared_metrics import PositiveRate
+
+#: The declared form: tests/_declared_metrics.py's PositiveRate, under another name.
+DECLARED = inspect.getsource(PositiveRate).replace("PositiveRate", "DeclaredRate").replace(
+    '"positive_rate"', '"declared_rate"')
 
 MODULE = textwrap.dedent('''
     import numpy as np
@@ -18,23 +24,7 @@ MODULE = textwrap.dedent('''
     from calipers.metrics import Metric
 
 
-    class DeclaredRate(Metric):
-        """The declared form: add_state, update and compute only."""
-
-        name = "declared_rate"
-
-        def __init__(self):
-            super().__init__()
-            self.add_state("positives", 0, merge="sum")
-            self.add_state("total", 0, merge="sum")
-
-        def update(self, y_true, y_pred, sample_weight=None):
-            p = np.asarray(y_pred)
-            self.positives += int(np.count_nonzero(p == 1))
-            self.total += p.size
-
-        def compute(self):
-            return self.positives / self.total if self.total else float("nan")
+    {declared}
 
 
     class PlainRate(Metric):
@@ -68,7 +58,7 @@ MODULE = textwrap.dedent('''
     @calipers.hookimpl
     def register_metric():
         return [DeclaredRate, PlainRate]
-''')
+''').replace("{declared}", DECLARED)
 
 PYPROJECT = textwrap.dedent('''
     [project]
